@@ -1,1 +1,3 @@
-//! End-to-end tests: the real binaries and crates over real HTTPS.
+//! End-to-end tests: the real simulator (and, as they land, the client and daemon) over real HTTPS.
+
+mod simulator;

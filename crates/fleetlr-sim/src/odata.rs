@@ -40,7 +40,9 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ODataError> {
                 loop {
                     match chars.get(i) {
                         None => {
-                            return Err(ODataError("unterminated string literal in $filter".into()));
+                            return Err(ODataError(
+                                "unterminated string literal in $filter".into(),
+                            ));
                         }
                         Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                             value.push('\'');
