@@ -158,6 +158,15 @@ pub struct Action {
     cursor: Cursor,
 }
 
+/// What a caller asked for: an action of `kind` on `device`.
+pub struct ActionRequest {
+    pub kind: ActionKind,
+    pub device: usize,
+    pub requestor: String,
+    pub comment: Option<String>,
+    pub commands: Vec<CommandKind>,
+}
+
 /// What the simulated devices know: how scripts behave and which files exist.
 pub struct Behaviour<'a> {
     pub seed: u64,
@@ -169,16 +178,14 @@ pub struct Behaviour<'a> {
 }
 
 impl Action {
-    pub fn new(
-        id: String,
-        kind: ActionKind,
-        device: usize,
-        requestor: String,
-        comment: Option<String>,
-        commands: Vec<CommandKind>,
-        now: DateTime<Utc>,
-        dispatch: Duration,
-    ) -> Self {
+    pub fn new(id: String, request: ActionRequest, now: DateTime<Utc>, dispatch: Duration) -> Self {
+        let ActionRequest {
+            kind,
+            device,
+            requestor,
+            comment,
+            commands,
+        } = request;
         Self {
             id,
             kind,

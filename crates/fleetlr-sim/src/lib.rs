@@ -7,6 +7,10 @@
 //! empty machine list), plus fault injection and introspection (`/_sim/…`) for tests. It must
 //! never be made lenient to suit fleetlr, and it depends on no fleetlr crate but the YAML loader.
 
+// Handlers and checks return early with a finished `Response` as their error; boxing it would
+// only add noise to every call site of a local test server.
+#![allow(clippy::result_large_err)]
+
 mod actions;
 mod clock;
 mod config;
@@ -36,7 +40,26 @@ pub fn load_scenario(path: &Path) -> anyhow::Result<Scenario> {
 
 /// Parses scenario text; `origin` names it in error messages.
 pub fn parse_scenario(origin: &str, text: &str) -> anyhow::Result<Scenario> {
-    Ok(fleetlr_playbook::yaml::from_str(origin, text)?)
+    let scenario: Scenario = fleetlr_playbook::yaml::from_str(origin, text)?;
+    for (i, app) in scenario.apps.iter().enumerate() {
+        if app.client_secret.is_none() && app.certificate_pem.is_none() {
+            anyhow::bail!(
+                "{origin}: apps[{i}] ({}): give a client_secret, a certificate_pem, or both",
+                app.client_id
+            );
+        }
+        if app
+            .certificate_pem
+            .as_deref()
+            .is_some_and(|pem| http::assertion::pem_to_der(pem).is_none())
+        {
+            anyhow::bail!(
+                "{origin}: apps[{i}] ({}): certificate_pem is not a PEM certificate",
+                app.client_id
+            );
+        }
+    }
+    Ok(scenario)
 }
 
 /// A running simulator. Dropping it leaves the server running until the runtime ends; call

@@ -253,7 +253,10 @@ pub enum FaultKind {
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
     pub client_id: String,
-    pub client_secret: String,
+    /// The app's client secret; an app may have a secret, a certificate, or both.
+    pub client_secret: Option<String>,
+    /// PEM of a certificate whose key may sign client assertions (certificate credentials).
+    pub certificate_pem: Option<String>,
     /// Application permissions (`Machine.LiveResponse`, `Machine.Read.All`, `Library.Manage`, …).
     pub roles: Vec<String>,
 }

@@ -1,7 +1,7 @@
 //! The whole simulated tenant behind one lock: devices, actions, library, identities, limits,
 //! faults and the statistics tests read back.
 
-use crate::actions::{Action, ActionKind, ActionStatus, Behaviour, CommandKind};
+use crate::actions::{Action, ActionKind, ActionRequest, ActionStatus, Behaviour};
 use crate::clock::SimClock;
 use crate::config::SimArgs;
 use crate::devices::{Device, Group, build_fleet};
@@ -26,7 +26,9 @@ pub const ALL_ROLES: &[&str] = &[
 
 pub struct App {
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Option<String>,
+    /// DER of the app's registered certificate, for client assertions.
+    pub certificate_der: Option<Vec<u8>>,
     pub roles: Vec<String>,
 }
 
@@ -124,20 +126,21 @@ impl World {
             .collect();
         let mut apps = vec![App {
             client_id: args.client_id.clone(),
-            client_secret: args.client_secret.clone(),
+            client_secret: Some(args.client_secret.clone()),
+            certificate_der: None,
             roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
         }];
-        apps.extend(scenario.apps.iter().map(
-            |AppSpec {
-                 client_id,
-                 client_secret,
-                 roles,
-             }| App {
-                client_id: client_id.clone(),
-                client_secret: client_secret.clone(),
-                roles: roles.clone(),
-            },
-        ));
+        apps.extend(scenario.apps.iter().map(|app: &AppSpec| {
+            App {
+                client_id: app.client_id.clone(),
+                client_secret: app.client_secret.clone(),
+                certificate_der: app
+                    .certificate_pem
+                    .as_deref()
+                    .and_then(crate::http::assertion::pem_to_der),
+                roles: app.roles.clone(),
+            }
+        }));
         let library = scenario
             .library
             .iter()
@@ -243,13 +246,10 @@ impl World {
     /// Creates an action after the per-device and session checks.
     pub fn create_action(
         &mut self,
-        kind: ActionKind,
-        device: usize,
-        requestor: String,
-        comment: Option<String>,
-        commands: Vec<CommandKind>,
+        request: ActionRequest,
         now: DateTime<Utc>,
     ) -> Result<usize, CreateRefusal> {
+        let (kind, device) = (request.kind, request.device);
         if self.active_action_on(device, kind).is_some() {
             return Err(CreateRefusal::Busy);
         }
@@ -268,16 +268,8 @@ impl World {
             .dispatch
             .pick(unit(self.seed, &format!("dispatch/{id}")));
         let index = self.actions.len();
-        self.actions.push(Action::new(
-            id.clone(),
-            kind,
-            device,
-            requestor,
-            comment,
-            commands,
-            now,
-            dispatch,
-        ));
+        self.actions
+            .push(Action::new(id.clone(), request, now, dispatch));
         self.action_ids.insert(id, index);
         self.active.push(index);
         self.stats.peak_sessions = self.stats.peak_sessions.max(self.sessions_in_use());

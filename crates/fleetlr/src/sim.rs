@@ -15,14 +15,28 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("preparing TLS material in {}", args.tls_dir.display()))?;
         let sim = fleetlr_sim::spawn(args.clone(), scenario, &tls).await?;
         let base = sim.base_url();
-        println!("fleetlr simulator listening on {base} ({} devices)", sim.devices().len());
-        println!("  trust this CA:   {}", args.tls_dir.join("ca.pem").display());
-        println!("  token endpoint:  {base}/{}/oauth2/v2.0/token", sim.tenant_id());
+        println!(
+            "fleetlr simulator listening on {base} ({} devices)",
+            sim.devices().len()
+        );
+        println!(
+            "  trust this CA:   {}",
+            args.tls_dir.join("ca.pem").display()
+        );
+        println!(
+            "  token endpoint:  {base}/{}/oauth2/v2.0/token",
+            sim.tenant_id()
+        );
         println!("  client id:       {}", sim.client_id());
-        println!("  client secret:   set with --client-secret or FLEETLR_SIM_CLIENT_SECRET (default `sim-secret`)");
+        println!(
+            "  client secret:   {} (a simulator credential; change with --client-secret)",
+            sim.client_secret()
+        );
         println!("  scope:           {}", sim.scope());
         println!("  introspection:   {base}/_sim/stats");
-        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
         sim.shutdown();
         Ok(ExitCode::SUCCESS)
     })

@@ -35,16 +35,14 @@ impl Fixture {
 
     /// Creates an action at the epoch and advances it to `at` seconds after it.
     fn run(&mut self, commands: Vec<CommandKind>, at: i64) -> Action {
-        let mut action = Action::new(
-            "a".into(),
-            ActionKind::LiveResponse,
-            0,
-            "app".into(),
-            None,
+        let request = ActionRequest {
+            kind: ActionKind::LiveResponse,
+            device: 0,
+            requestor: "app".into(),
+            comment: None,
             commands,
-            self.epoch,
-            Duration::from_secs(3),
-        );
+        };
+        let mut action = Action::new("a".into(), request, self.epoch, Duration::from_secs(3));
         let behaviour = Behaviour { ..self.behaviour() };
         let mut device = self.devices[0].clone();
         action.advance(&mut device, &behaviour, self.epoch + TimeDelta::seconds(at));

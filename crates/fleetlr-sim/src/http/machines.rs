@@ -2,7 +2,7 @@
 
 use super::odata_list::{Collection, respond};
 use super::{AppState, Caller, api_error, origin, too_many_requests};
-use crate::actions::{ActionKind, CommandKind};
+use crate::actions::{ActionKind, ActionRequest, CommandKind};
 use crate::clock::format_7;
 use crate::devices::Device;
 use crate::world::{CreateRefusal, World};
@@ -362,7 +362,14 @@ fn create(
     headers: &HeaderMap,
 ) -> Response {
     let now = world.now();
-    match world.create_action(kind, device, caller.client_id, comment, commands, now) {
+    let request = ActionRequest {
+        kind,
+        device,
+        requestor: caller.client_id,
+        comment,
+        commands,
+    };
+    match world.create_action(request, now) {
         Ok(index) => {
             let mut body = world.actions[index].to_json(&world.devices[device]);
             with_context(&mut body, headers, "#MachineActions/$entity");
@@ -474,10 +481,10 @@ fn isolation(
         Vec::new(),
         &headers,
     );
-    if response.status() == StatusCode::CREATED {
-        if let Some(action) = world.actions.last_mut() {
-            action.scope = scope.map(str::to_owned);
-        }
+    if response.status() == StatusCode::CREATED
+        && let Some(action) = world.actions.last_mut()
+    {
+        action.scope = scope.map(str::to_owned);
     }
     response
 }

@@ -3,6 +3,7 @@
 
 mod actions;
 mod admin;
+pub(crate) mod assertion;
 mod blob;
 mod library;
 mod machines;
@@ -142,14 +143,13 @@ fn required_roles(endpoint: &str) -> &'static [&'static str] {
 /// and after it: statistics and connection drops.
 async fn gateway(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     // HTTP/2 carries the host in `:authority`, not `Host`; links and `@odata.context` need it.
-    if !request.headers().contains_key(header::HOST) {
-        if let Some(host) = request
+    if !request.headers().contains_key(header::HOST)
+        && let Some(host) = request
             .uri()
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        {
-            request.headers_mut().insert(header::HOST, host);
-        }
+    {
+        request.headers_mut().insert(header::HOST, host);
     }
     let endpoint = classify(request.method(), request.uri().path());
     if endpoint == "admin" {

@@ -39,10 +39,10 @@ pub fn respond(
             Err(err) => return odata_error(format!("Invalid filter clause: {err}")),
         }
     }
-    if let Some(clause) = param("$orderby") {
-        if let Err(err) = order_by(&mut items, clause, collection.sortable) {
-            return odata_error(format!("Invalid orderby clause: {err}"));
-        }
+    if let Some(clause) = param("$orderby")
+        && let Err(err) = order_by(&mut items, clause, collection.sortable)
+    {
+        return odata_error(format!("Invalid orderby clause: {err}"));
     }
     let parse_number = |name: &str| -> Result<Option<usize>, Response> {
         param(name)

@@ -1,6 +1,6 @@
 //! `POST /{tenant}/oauth2/v2.0/token`: client credentials as Microsoft Entra ID answers them.
 
-use super::AppState;
+use super::{AppState, assertion};
 use crate::world::IssuedToken;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -42,7 +42,20 @@ pub async fn issue(
             &format!("Application with identifier '{client_id}' was not found in the directory"),
         );
     };
-    if form.get("client_secret") != Some(&world.apps[app].client_secret) {
+    let app_entry = &world.apps[app];
+    if let Some(assertion) = form.get("client_assertion") {
+        let audience = format!("/{tenant}/oauth2/v2.0/token");
+        let verdict = match &app_entry.certificate_der {
+            Some(der) => assertion::verify(assertion, der, &client_id, &audience),
+            None => Err(assertion::Refusal::UnknownCertificate),
+        };
+        if let Err(refusal) = verdict {
+            let (code, message) = refusal.aadsts();
+            return entra_error("invalid_client", code, message);
+        }
+    } else if form.get("client_secret") != app_entry.client_secret.as_ref()
+        || app_entry.client_secret.is_none()
+    {
         return entra_error(
             "invalid_client",
             7000215,
