@@ -1,0 +1,75 @@
+//! fleetlr's durable state in SQLite (WAL): runs, their targets, the exactly-once submission
+//! ledger, per-command outcomes and the append-only event log. Migrations live in the top-level
+//! `migrations/` and run when the store opens.
+//!
+//! This is the only crate that contains SQL or exposes sqlx; callers see plain types, so a
+//! second backend (PostgreSQL) can be added behind the same API. It never calls the Defender
+//! API and holds no scheduling policy.
+
+mod error;
+mod ledger;
+mod runs;
+
+pub use error::{Result, StoreError};
+pub use ledger::{Submission, SubmissionState};
+pub use runs::{
+    NewRun, NewTarget, Priority, Run, RunEvent, RunState, RunSummary, Target, TargetState,
+    TriggerKind,
+};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+
+/// The schema migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: sqlx::SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged run survives power loss, not only a killed process.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Runs SQLite's own consistency check; `Ok(())` when the file is sound.
+    pub async fn integrity_check(&self) -> Result<()> {
+        let verdict: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&self.pool)
+            .await?;
+        if verdict == "ok" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(verdict))
+        }
+    }
+}
+
+/// Current time as stored: RFC 3339 UTC with microseconds, which sorts as text.
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,311 @@
+//! Runs, their targets and their event log.
+
+use crate::{Result, Store, StoreError, now};
+use sqlx::Row;
+
+/// Declares an enum stored as text, with its column name for error messages.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident, $column:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            pub(crate) fn parse(value: &str) -> Result<Self> {
+                match value {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(StoreError::UnknownValue { column: $column, value: other.to_owned() }),
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+text_enum!(
+    /// Who or what started a run.
+    TriggerKind, "runs.trigger_kind" { Cli = "cli", Api = "api", Webhook = "webhook", Schedule = "schedule" }
+);
+text_enum!(
+    /// Response runs always go before collection runs.
+    Priority, "runs.priority" { Response = "response", Collection = "collection" }
+);
+text_enum!(
+    RunState, "runs.state" {
+        Queued = "queued", Running = "running", Paused = "paused", Cancelling = "cancelling",
+        Finished = "finished", Cancelled = "cancelled",
+    }
+);
+text_enum!(
+    TargetState, "targets.state" {
+        Pending = "pending", WaitingOffline = "waiting_offline", Submitting = "submitting",
+        InFlight = "in_flight", Succeeded = "succeeded", Failed = "failed", TimedOut = "timed_out",
+        Expired = "expired", Cancelled = "cancelled",
+    }
+);
+
+/// A run as the caller asks for it.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub playbook_name: String,
+    pub playbook_sha256: String,
+    pub playbook_source: String,
+    pub parameters: serde_json::Value,
+    pub started_by: String,
+    pub trigger_kind: TriggerKind,
+    pub trigger_ref: Option<String>,
+    pub priority: Priority,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub max_failure_percent: Option<u8>,
+    pub canary: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTarget {
+    pub device_id: String,
+    pub device_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: String,
+    pub playbook_name: String,
+    pub playbook_sha256: String,
+    pub playbook_source: String,
+    pub parameters: serde_json::Value,
+    pub started_by: String,
+    pub trigger_kind: TriggerKind,
+    pub trigger_ref: Option<String>,
+    pub priority: Priority,
+    pub state: RunState,
+    pub expires_at: String,
+    pub max_failure_percent: Option<u8>,
+    pub canary: Option<u32>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// A run with how many of its targets are in each state.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run: Run,
+    pub targets_by_state: Vec<(TargetState, u64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: i64,
+    pub run_id: String,
+    pub device_id: String,
+    pub device_name: Option<String>,
+    pub state: TargetState,
+    pub call_index: u32,
+    pub attempts: u32,
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunEvent {
+    pub id: i64,
+    pub target_id: Option<i64>,
+    pub at: String,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+impl Store {
+    /// Stores a run and all its targets in one transaction; once this returns, the run is durable.
+    pub async fn create_run(&self, run: &NewRun, targets: &[NewTarget]) -> Result<String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let at = now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO runs (id, playbook_name, playbook_sha256, playbook_source, parameters, started_by,
+                 trigger_kind, trigger_ref, priority, state, expires_at, max_failure_percent, canary,
+                 created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&run.playbook_name)
+        .bind(&run.playbook_sha256)
+        .bind(&run.playbook_source)
+        .bind(run.parameters.to_string())
+        .bind(&run.started_by)
+        .bind(run.trigger_kind.as_str())
+        .bind(&run.trigger_ref)
+        .bind(run.priority.as_str())
+        .bind(run.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(run.max_failure_percent.map(i64::from))
+        .bind(run.canary.map(i64::from))
+        .bind(&at)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        for target in targets {
+            sqlx::query(
+                "INSERT INTO targets (run_id, device_id, device_name, state, created_at, updated_at)
+                 VALUES (?, ?, ?, 'pending', ?, ?)
+                 ON CONFLICT (run_id, device_id) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(&target.device_id)
+            .bind(&target.device_name)
+            .bind(&at)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        append_event(
+            &mut tx,
+            &id,
+            None,
+            "run_created",
+            &serde_json::json!({"targets": targets.len()}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn run(&self, id: &str) -> Result<Run> {
+        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| run_from_row(&row))
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "run",
+                id: id.to_owned(),
+            })
+    }
+
+    /// The newest runs first, each with its target counts.
+    pub async fn list_runs(&self, limit: u32) -> Result<Vec<RunSummary>> {
+        let rows = sqlx::query("SELECT * FROM runs ORDER BY created_at DESC, id LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut summaries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let run = run_from_row(&row)?;
+            let counts = sqlx::query("SELECT state, COUNT(*) AS n FROM targets WHERE run_id = ? GROUP BY state ORDER BY state")
+                .bind(&run.id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| Ok((TargetState::parse(row.get("state"))?, row.get::<i64, _>("n") as u64)))
+                .collect::<Result<Vec<_>>>()?;
+            summaries.push(RunSummary {
+                run,
+                targets_by_state: counts,
+            });
+        }
+        Ok(summaries)
+    }
+
+    pub async fn targets(&self, run_id: &str) -> Result<Vec<Target>> {
+        sqlx::query("SELECT * FROM targets WHERE run_id = ? ORDER BY id")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(target_from_row)
+            .collect()
+    }
+
+    pub async fn append_event(
+        &self,
+        run_id: &str,
+        target_id: Option<i64>,
+        kind: &str,
+        detail: &serde_json::Value,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        append_event(&mut conn, run_id, target_id, kind, detail).await
+    }
+
+    /// A run's events, oldest first.
+    pub async fn events(&self, run_id: &str) -> Result<Vec<RunEvent>> {
+        sqlx::query(
+            "SELECT id, target_id, at, kind, detail FROM run_events WHERE run_id = ? ORDER BY id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(RunEvent {
+                id: row.get("id"),
+                target_id: row.get("target_id"),
+                at: row.get("at"),
+                kind: row.get("kind"),
+                detail: serde_json::from_str(row.get("detail")).unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .collect()
+    }
+}
+
+pub(crate) async fn append_event(
+    conn: &mut sqlx::SqliteConnection,
+    run_id: &str,
+    target_id: Option<i64>,
+    kind: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO run_events (run_id, target_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(run_id)
+    .bind(target_id)
+    .bind(now())
+    .bind(kind)
+    .bind(detail.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Run> {
+    Ok(Run {
+        id: row.get("id"),
+        playbook_name: row.get("playbook_name"),
+        playbook_sha256: row.get("playbook_sha256"),
+        playbook_source: row.get("playbook_source"),
+        parameters: serde_json::from_str(row.get("parameters")).unwrap_or(serde_json::Value::Null),
+        started_by: row.get("started_by"),
+        trigger_kind: TriggerKind::parse(row.get("trigger_kind"))?,
+        trigger_ref: row.get("trigger_ref"),
+        priority: Priority::parse(row.get("priority"))?,
+        state: RunState::parse(row.get("state"))?,
+        expires_at: row.get("expires_at"),
+        max_failure_percent: row
+            .get::<Option<i64>, _>("max_failure_percent")
+            .map(|v| v.clamp(0, 100) as u8),
+        canary: row.get::<Option<i64>, _>("canary").map(|v| v.max(0) as u32),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+        finished_at: row.get("finished_at"),
+    })
+}
+
+fn target_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Target> {
+    Ok(Target {
+        id: row.get("id"),
+        run_id: row.get("run_id"),
+        device_id: row.get("device_id"),
+        device_name: row.get("device_name"),
+        state: TargetState::parse(row.get("state"))?,
+        call_index: row.get::<i64, _>("call_index").max(0) as u32,
+        attempts: row.get::<i64, _>("attempts").max(0) as u32,
+        next_attempt_at: row.get("next_attempt_at"),
+        last_error: row.get("last_error"),
+    })
+}

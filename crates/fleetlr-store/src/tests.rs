@@ -1,0 +1,151 @@
+use super::*;
+
+fn new_run() -> NewRun {
+    NewRun {
+        playbook_name: "triage".into(),
+        playbook_sha256: "ab".repeat(32),
+        playbook_source: "name: triage\n".into(),
+        parameters: serde_json::json!({"days": 7}),
+        started_by: "alice".into(),
+        trigger_kind: TriggerKind::Cli,
+        trigger_ref: None,
+        priority: Priority::Collection,
+        expires_at: chrono::Utc::now() + chrono::TimeDelta::days(3),
+        max_failure_percent: Some(20),
+        canary: None,
+    }
+}
+
+fn targets(n: usize) -> Vec<NewTarget> {
+    (0..n)
+        .map(|i| NewTarget {
+            device_id: format!("dev{i}"),
+            device_name: Some(format!("ws-{i}")),
+        })
+        .collect()
+}
+
+async fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("fleetlr.db"))
+        .await
+        .expect("store opens")
+}
+
+#[tokio::test]
+async fn an_accepted_run_survives_reopening_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = {
+        let store = open(&dir).await;
+        store
+            .create_run(&new_run(), &targets(3))
+            .await
+            .expect("create")
+    };
+    let store = open(&dir).await;
+    let run = store.run(&id).await.expect("run is there");
+    assert_eq!(
+        (run.state, run.priority, run.started_by.as_str()),
+        (RunState::Queued, Priority::Collection, "alice")
+    );
+    assert_eq!(run.parameters["days"], 7);
+    assert_eq!(store.targets(&id).await.expect("targets").len(), 3);
+    let summaries = store.list_runs(10).await.expect("list");
+    assert_eq!(
+        summaries[0].targets_by_state,
+        vec![(TargetState::Pending, 3)]
+    );
+    store.integrity_check().await.expect("sound");
+}
+
+#[tokio::test]
+async fn duplicate_devices_in_a_run_become_one_target() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let mut list = targets(2);
+    list.push(list[0].clone());
+    let id = store.create_run(&new_run(), &list).await.expect("create");
+    assert_eq!(store.targets(&id).await.expect("targets").len(), 2);
+}
+
+#[tokio::test]
+async fn an_intent_is_durable_before_the_post_and_resolves_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (run_id, submission) = {
+        let store = open(&dir).await;
+        let run_id = store
+            .create_run(&new_run(), &targets(1))
+            .await
+            .expect("create");
+        let target = store.targets(&run_id).await.expect("targets")[0].id;
+        (
+            run_id.clone(),
+            store.record_intent(target, 0).await.expect("intent"),
+        )
+    };
+    // A crash here: the reopened store knows the POST may have happened.
+    let store = open(&dir).await;
+    let open_intents = store.open_intents().await.expect("open intents");
+    assert_eq!(open_intents, vec![submission.clone()]);
+    assert_eq!(
+        submission.marker,
+        format!("fleetlr:{run_id}:{}:0:1", submission.target_id)
+    );
+    assert_eq!(submission.device_id, "dev0");
+
+    store
+        .record_accepted(submission.id, "action-1")
+        .await
+        .expect("accepted");
+    assert!(store.open_intents().await.expect("open").is_empty());
+    let again = store.record_refused(submission.id, "late").await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyResolved { .. })),
+        "{again:?}"
+    );
+    let target = &store.targets(&run_id).await.expect("targets")[0];
+    assert_eq!((target.state, target.attempts), (TargetState::InFlight, 1));
+}
+
+#[tokio::test]
+async fn a_refused_submission_is_retried_with_a_new_marker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let run_id = store
+        .create_run(&new_run(), &targets(1))
+        .await
+        .expect("create");
+    let target = store.targets(&run_id).await.expect("targets")[0].id;
+    let first = store.record_intent(target, 0).await.expect("intent");
+    store
+        .record_refused(first.id, "429 TooManyRequests")
+        .await
+        .expect("refused");
+    let second = store.record_intent(target, 0).await.expect("intent");
+    assert_eq!(second.attempt, 2);
+    assert_ne!(first.marker, second.marker);
+    let target = &store.targets(&run_id).await.expect("targets")[0];
+    assert_eq!(target.last_error.as_deref(), Some("429 TooManyRequests"));
+}
+
+#[tokio::test]
+async fn events_are_append_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let run_id = store
+        .create_run(&new_run(), &targets(1))
+        .await
+        .expect("create");
+    store
+        .append_event(&run_id, None, "note", &serde_json::json!({"by": "bob"}))
+        .await
+        .expect("append");
+    let events = store.events(&run_id).await.expect("events");
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["run_created", "note"]
+    );
+    let tampered = sqlx::query("UPDATE run_events SET kind = 'x'")
+        .execute(&store.pool)
+        .await;
+    assert!(tampered.is_err(), "the trigger refuses updates");
+}
