@@ -152,6 +152,28 @@ impl Filter {
     pub fn matches(&self, entity: &Value) -> bool {
         eval(&self.0, entity, &[])
     }
+
+    /// The only string values `field` can have in a match, when the filter pins it with
+    /// `field eq 'x'` or `field in (...)` at its top level (alone or and-ed with more). Lets a
+    /// caller look entities up instead of scanning them all.
+    pub fn candidates(&self, field: &str) -> Option<Vec<String>> {
+        candidates(&self.0, field)
+    }
+}
+
+fn candidates(expr: &Expr, field: &str) -> Option<Vec<String>> {
+    let literal = |operand: &Operand| match operand {
+        Operand::Value(Value::String(text)) => Some(text.clone()),
+        _ => None,
+    };
+    let is_field = |operand: &Operand| matches!(operand, Operand::Field(name) if name.eq_ignore_ascii_case(field));
+    match expr {
+        Expr::And(a, b) => candidates(a, field).or_else(|| candidates(b, field)),
+        Expr::Compare(a, Cmp::Eq, b) if is_field(a) => literal(b).map(|v| vec![v]),
+        Expr::Compare(a, Cmp::Eq, b) if is_field(b) => literal(a).map(|v| vec![v]),
+        Expr::In(subject, items) if is_field(subject) => items.iter().map(literal).collect(),
+        _ => None,
+    }
 }
 
 impl Parser<'_> {
@@ -526,6 +548,25 @@ mod tests {
         assert!(Filter::parse("status eq 'x", FIELDS).is_err());
         assert!(Filter::parse("status like 'x'", FIELDS).is_err());
         assert!(Filter::parse("(status eq 'x'", FIELDS).is_err());
+    }
+
+    #[test]
+    fn pinned_values_are_found_only_where_they_bound_every_match() {
+        let ids = |filter: &str| {
+            Filter::parse(filter, FIELDS)
+                .expect("parses")
+                .candidates("id")
+        };
+        assert_eq!(
+            ids("id in ('a','b') and status eq 'Pending'"),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            ids("status eq 'Pending' and Id eq 'c'"),
+            Some(vec!["c".into()])
+        );
+        assert_eq!(ids("id eq 'a' or status eq 'Pending'"), None);
+        assert_eq!(ids("not (id eq 'a')"), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use super::machines::with_context;
 use super::odata_list::{Collection, respond};
 use super::{AppState, Caller, api_error, origin};
 use crate::actions::{ActionStatus, CommandKind, CommandStatus};
+use crate::odata::Filter;
 use axum::Extension;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -40,11 +41,28 @@ pub async fn list(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let world = state.world();
-    let items = world
-        .actions
+    // Polling by `id in (...)` is the hot path: look the ids up rather than render every action.
+    // `respond` still applies the whole filter to what is rendered.
+    let pinned = query
         .iter()
-        .map(|a| a.to_json(&world.devices[a.device]))
-        .collect();
+        .find(|(k, _)| k.eq_ignore_ascii_case("$filter"))
+        .and_then(|(_, filter)| Filter::parse(filter, FILTERABLE).ok())
+        .and_then(|filter| filter.candidates("id"));
+    let render = |a: &crate::actions::Action| a.to_json(&world.devices[a.device]);
+    let items = match pinned {
+        Some(ids) => {
+            // Same order as a full scan: creation order.
+            let mut indices: Vec<usize> =
+                ids.iter().filter_map(|id| world.action_index(id)).collect();
+            indices.sort_unstable();
+            indices.dedup();
+            indices
+                .into_iter()
+                .map(|i| render(&world.actions[i]))
+                .collect()
+        }
+        None => world.actions.iter().map(render).collect(),
+    };
     let origin = origin(&headers);
     let collection = Collection {
         context: "#MachineActions",
