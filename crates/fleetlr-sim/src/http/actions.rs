@@ -2,7 +2,7 @@
 
 use super::machines::with_context;
 use super::odata_list::{Collection, respond};
-use super::{AppState, Caller, api_error, origin};
+use super::{AppState, Caller, api_error, invalid_body, origin};
 use crate::actions::{ActionStatus, CommandKind, CommandStatus};
 use crate::odata::Filter;
 use axum::Extension;
@@ -63,15 +63,13 @@ pub async fn list(
         }
         None => world.actions.iter().map(render).collect(),
     };
-    let origin = origin(&headers);
     let collection = Collection {
         context: "#MachineActions",
         filterable: FILTERABLE,
         sortable: SORTABLE,
         page_size: world.args.page_size,
-        url: format!("{origin}{}", uri.path()),
     };
-    respond(items, &query, &collection, &origin)
+    respond(items, &query, &collection, &headers, &uri)
 }
 
 pub async fn get_one(
@@ -191,11 +189,7 @@ pub async fn post_operation(
         match serde_json::from_slice(&body) {
             Ok(body) => body,
             Err(_) => {
-                return api_error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidRequestBody",
-                    "Request body is incorrect",
-                );
+                return invalid_body();
             }
         }
     };

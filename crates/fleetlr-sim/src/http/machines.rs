@@ -1,7 +1,7 @@
 //! `/api/machines…`: listing and lookup, `runliveresponse`, `isolate` and `unisolate`.
 
 use super::odata_list::{Collection, respond};
-use super::{AppState, Caller, api_error, origin, too_many_requests};
+use super::{AppState, Caller, api_error, invalid_body, origin, too_many_requests};
 use crate::actions::{ActionKind, ActionRequest, CommandKind};
 use crate::clock::format_7;
 use crate::devices::Device;
@@ -54,15 +54,13 @@ pub async fn list(
         .iter()
         .map(|d| machine_json(&world, d, now))
         .collect();
-    let origin = origin(&headers);
     let collection = Collection {
         context: "#Machines",
         filterable: FILTERABLE,
         sortable: FILTERABLE,
         page_size: world.args.page_size,
-        url: format!("{origin}{}", uri.path()),
     };
-    respond(items, &query, &collection, &origin)
+    respond(items, &query, &collection, &headers, &uri)
 }
 
 pub async fn find_by_tag(
@@ -300,11 +298,7 @@ pub async fn run_live_response(
         return machine_not_found(&id);
     };
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestBody",
-            "Request body is incorrect",
-        );
+        return invalid_body();
     };
     let (commands, comment) = match parse_commands(&body, world.args.reject_special_args) {
         Ok(parsed) => parsed,
@@ -446,11 +440,7 @@ fn isolation(
         return machine_not_found(&id);
     };
     let Ok(body) = serde_json::from_slice::<IsolateBody>(&body) else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestBody",
-            "Request body is incorrect",
-        );
+        return invalid_body();
     };
     let Some(comment) = body.comment.filter(|c| !c.is_empty()) else {
         return api_error(

@@ -262,6 +262,15 @@ fn api_error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp
     (status, axum::Json(body)).into_response()
 }
 
+/// The service's answer to a body that is not the JSON it expects.
+fn invalid_body() -> Response {
+    api_error(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestBody",
+        "Request body is incorrect",
+    )
+}
+
 fn too_many_requests(world: &World, retry_after_secs: u64, message: &str) -> Response {
     let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message);
     if world.args.send_retry_after {

@@ -1,8 +1,9 @@
 //! Collection responses with `$filter`, `$orderby`, `$count`, `$top`, `$skip` and `@odata.nextLink`.
 
-use super::api_error;
+use super::{api_error, origin};
 use crate::odata::{Filter, order_by};
 use axum::http::StatusCode;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
@@ -15,8 +16,6 @@ pub struct Collection<'a> {
     pub filterable: &'a [&'a str],
     pub sortable: &'a [&'a str],
     pub page_size: usize,
-    /// `https://host/api/...` of this request, for the next link.
-    pub url: String,
 }
 
 /// Answers a collection request, or a 400 `ODataError` for a query the service refuses.
@@ -24,8 +23,11 @@ pub fn respond(
     mut items: Vec<Value>,
     query: &[(String, String)],
     collection: &Collection<'_>,
-    origin: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
 ) -> Response {
+    let origin = origin(headers);
+    let request_url = format!("{origin}{}", uri.path());
     let param = |name: &str| {
         query
             .iter()
@@ -77,7 +79,7 @@ pub fn respond(
     }
     let remaining = wanted.saturating_sub(page_len);
     if remaining > 0 && skip + page_len < total {
-        let mut next = url::Url::parse(&collection.url).unwrap_or_else(|_| {
+        let mut next = url::Url::parse(&request_url).unwrap_or_else(|_| {
             url::Url::parse("https://invalid.example/").expect("a constant URL parses")
         });
         {
