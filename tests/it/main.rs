@@ -1,3 +1,4 @@
 //! End-to-end tests: the real simulator (and, as they land, the client and daemon) over real HTTPS.
 
+mod client;
 mod simulator;

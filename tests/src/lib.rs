@@ -63,6 +63,34 @@ impl TestSim {
             .to_owned()
     }
 
+    /// A client of the real API crate pointed at this simulator, signing in with the client secret.
+    pub fn client(&self) -> fleetlr_defender::DefenderClient {
+        self.client_with(
+            self.sim.client_id(),
+            fleetlr_defender::Credential::ClientSecret(self.sim.client_secret().to_owned().into()),
+        )
+    }
+
+    pub fn client_with(
+        &self,
+        client_id: &str,
+        credential: fleetlr_defender::Credential,
+    ) -> fleetlr_defender::DefenderClient {
+        fleetlr_defender::DefenderClient::new(fleetlr_defender::ClientConfig {
+            cloud: fleetlr_defender::Cloud::Custom {
+                api_base: self.sim.base_url(),
+                authority_host: self.sim.base_url(),
+            },
+            tenant_id: self.sim.tenant_id().to_owned(),
+            client_id: client_id.to_owned(),
+            credential,
+            scope: fleetlr_defender::DEFAULT_SCOPE.to_owned(),
+            extra_ca_pem: Some(self.sim.ca_pem().to_owned()),
+            timeout: Duration::from_secs(60),
+        })
+        .expect("client builds")
+    }
+
     pub async fn stats(&self) -> Value {
         self.http
             .get(self.url("/_sim/stats"))
