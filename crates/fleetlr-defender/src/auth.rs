@@ -88,7 +88,6 @@ impl AzureTokenSource {
                         password: password
                             .as_ref()
                             .map(|p| Secret::new(p.expose_secret().to_owned())),
-                        ..Default::default()
                     };
                     let bytes = SecretBytes::new(pkcs12.expose_secret().clone());
                     Ok(ClientCertificateCredential::new(

@@ -67,21 +67,27 @@ mod tests {
 
     #[test]
     fn reports_origin_line_and_column() {
-        let err = from_str::<Sample>("f.yaml", "name: a\ncount: nope\n").unwrap_err();
+        let err =
+            from_str::<Sample>("f.yaml", "name: a\ncount: nope\n").expect_err("must be refused");
         assert_eq!((err.line, err.column), (2, 8));
-        assert!(err.to_string().starts_with("f.yaml:2:8: count: invalid type"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("f.yaml:2:8: count: invalid type"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_field_is_named() {
-        let err = from_str::<Sample>("f.yaml", "name: a\ncount: 1\nextra: 2\n").unwrap_err();
+        let err = from_str::<Sample>("f.yaml", "name: a\ncount: 1\nextra: 2\n")
+            .expect_err("must be refused");
         assert!(err.message.contains("unknown field `extra`"), "{err}");
     }
 
     #[test]
     fn oversized_document_is_refused_before_parsing() {
         let text = "a".repeat(MAX_DOCUMENT_BYTES + 1);
-        let err = from_str::<Sample>("big.yaml", &text).unwrap_err();
+        let err = from_str::<Sample>("big.yaml", &text).expect_err("must be refused");
         assert!(err.message.contains("more than"), "{err}");
     }
 }
