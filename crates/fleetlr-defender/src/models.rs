@@ -47,8 +47,13 @@ open_enum!(CommandType {
 });
 
 impl ActionStatus {
+    /// Only the documented final statuses are final: an unknown one keeps being polled rather
+    /// than ending a target before the service has.
     pub fn is_final(&self) -> bool {
-        !matches!(self, Self::Pending | Self::InProgress)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::TimeOut | Self::Cancelled
+        )
     }
 }
 
