@@ -228,6 +228,42 @@ async fn transient_faults_and_bad_credentials_are_classified() {
     assert!(err.to_string().contains("AADSTS7000215"), "{err}");
 }
 
+#[tokio::test]
+async fn a_revoked_token_is_replaced_once_and_the_call_succeeds() {
+    let sim = start_sim(|a| a.devices = 1, "").await;
+    let client = sim.client();
+    client
+        .machines(&ODataQuery::default())
+        .await
+        .expect("signed in");
+    let revoked = sim
+        .http
+        .delete(sim.url("/_sim/tokens"))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(
+        client
+            .machines(&ODataQuery::default())
+            .await
+            .expect("recovered")
+            .len(),
+        1
+    );
+    let stats = sim.stats().await;
+    let list = &stats["stats"]["endpoints"]["machines.list"]["statuses"];
+    assert_eq!(
+        (list["200"].as_u64(), list["401"].as_u64()),
+        (Some(2), Some(1)),
+        "{list}"
+    );
+    assert_eq!(
+        stats["stats"]["endpoints"]["token"]["calls"], 2,
+        "one sign-in, one refresh"
+    );
+}
+
 /// An RSA key and self-signed certificate, as a PKCS#12 bundle and the certificate's PEM.
 fn certificate() -> (Vec<u8>, String) {
     use openssl::{

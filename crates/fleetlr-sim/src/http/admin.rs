@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/faults", post(add_fault).delete(clear_faults))
         .route("/_sim/devices/{id}/offline", post(device_offline))
         .route("/_sim/devices/{id}/online", post(device_online))
+        .route("/_sim/tokens", axum::routing::delete(revoke_tokens))
 }
 
 /// Everything a test needs to judge a run: calls and statuses per endpoint, limits enforced,
@@ -101,6 +102,12 @@ async fn device_offline(
     };
     let until = until.map(|d| now + TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX));
     world.devices[index].go_offline(now, until);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Revokes every issued token, so the next API call gets a 401 as with an expired token.
+async fn revoke_tokens(State(state): State<AppState>) -> Response {
+    state.world().tokens.clear();
     StatusCode::NO_CONTENT.into_response()
 }
 
