@@ -62,26 +62,6 @@ pub fn parse_scenario(origin: &str, text: &str) -> anyhow::Result<Scenario> {
     Ok(scenario)
 }
 
-#[cfg(test)]
-mod shipped_scenarios {
-    /// Every scenario shipped under `config/sim/` loads, so none can rot.
-    #[test]
-    fn every_shipped_scenario_loads() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/sim");
-        let mut loaded = 0;
-        for entry in std::fs::read_dir(&dir).expect("config/sim exists") {
-            let path = entry.expect("directory entry").path();
-            if path.extension().is_some_and(|e| e == "yaml") {
-                if let Err(err) = super::load_scenario(&path) {
-                    panic!("{err:#}");
-                }
-                loaded += 1;
-            }
-        }
-        assert!(loaded > 0, "no scenarios under {}", dir.display());
-    }
-}
-
 /// A running simulator. Dropping it leaves the server running until the runtime ends; call
 /// [`SimHandle::shutdown`] to stop it.
 pub struct SimHandle {
@@ -172,4 +152,24 @@ pub async fn spawn(
         server,
         world,
     })
+}
+
+#[cfg(test)]
+mod shipped_scenarios {
+    /// Every scenario shipped under `config/sim/` loads, so none can rot.
+    #[test]
+    fn every_shipped_scenario_loads() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/sim");
+        let mut loaded = 0;
+        for entry in std::fs::read_dir(&dir).expect("config/sim exists") {
+            let path = entry.expect("directory entry").path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                if let Err(err) = super::load_scenario(&path) {
+                    panic!("{err:#}");
+                }
+                loaded += 1;
+            }
+        }
+        assert!(loaded > 0, "no scenarios under {}", dir.display());
+    }
 }
