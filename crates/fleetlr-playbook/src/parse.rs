@@ -738,7 +738,7 @@ impl Reader<'_> {
                 } => Some(args),
                 _ => None,
             })
-            .flat_map(Template::vars)
+            .flat_map(Template::raw_vars)
             .collect();
         for parameter in parameters {
             if !in_args

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
 use crate::compile::CompiledPlaybook;
@@ -144,7 +146,9 @@ impl CompiledPlaybook {
         self.playbook.steps.iter().any(|s| match &s.action {
             Action::RunScript {
                 args: Some(args), ..
-            } => args.vars().any(|v| matches!(v, Var::Param(n) if n == name)),
+            } => args
+                .raw_vars()
+                .any(|v| matches!(v, Var::Param(n) if n == name)),
             _ => false,
         })
     }
@@ -227,24 +231,24 @@ fn fill(
 ) -> Result<String, RenderError> {
     let mut out = String::with_capacity(template.source.len());
     for part in &template.parts {
-        let var = match part {
-            Part::Text(text) => {
-                out.push_str(text);
-                continue;
+        match part {
+            Part::Text(text) => out.push_str(text),
+            Part::Base64(var) => out.push_str(&STANDARD.encode(value_of(var, ctx, step)?)),
+            Part::Var(var) => {
+                let value = value_of(var, ctx, step)?;
+                if slot == Slot::Args
+                    && let Some(problem) = rules::arg_value(&value)
+                {
+                    let var = var.to_string();
+                    return Err(RenderError::UnsafeArgument {
+                        step: step.clone(),
+                        var,
+                        problem,
+                    });
+                }
+                out.push_str(&value);
             }
-            Part::Var(var) => var,
-        };
-        let value = value_of(var, ctx, step)?;
-        if slot == Slot::Args
-            && let Some(problem) = rules::arg_value(&value)
-        {
-            return Err(RenderError::UnsafeArgument {
-                step: step.clone(),
-                var: var.to_string(),
-                problem,
-            });
         }
-        out.push_str(&value);
     }
     Ok(out)
 }

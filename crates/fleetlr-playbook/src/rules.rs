@@ -17,7 +17,7 @@ pub(crate) struct Flaw {
 }
 
 const ARGS_HINT: &str = "the Live Response console refuses `; & | ! $ ( )` in script arguments; \
-     pass such values another way, e.g. base64-encoded in a parameter that the script decodes";
+     pass such a value in a parameter as {{ params.NAME | base64 }} and decode it in the script";
 
 /// Checks text the author wrote into `args`.
 pub(crate) fn args_text(text: &str) -> Option<Flaw> {
@@ -58,7 +58,7 @@ pub(crate) fn arg_value(value: &str) -> Option<String> {
             || "'\"`".contains(*c)
     })?;
     Some(format!(
-        "contains {}, which is not allowed in a substituted script argument",
+        "contains {}, which is not allowed in a substituted script argument (use `| base64`)",
         describe_char(bad)
     ))
 }

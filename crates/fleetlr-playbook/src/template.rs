@@ -1,8 +1,10 @@
 //! `{{ scope.name }}` templates in script arguments and GetFile paths.
 //!
-//! Deliberately tiny: substitution only, no filters, conditions or loops, so what a playbook
-//! sends is obvious from reading it. Names are resolved when the playbook is read, so a
-//! template that parsed can only fail at render time for a missing run-time value.
+//! Deliberately tiny: substitution only, no conditions or loops, so what a playbook sends is
+//! obvious from reading it. The one filter, `{{ name | base64 }}`, exists because script
+//! arguments cannot carry spaces, quotes or `; & | ! $ ( )`: base64 lets any value through as
+//! one safe argument that the script decodes. Names are resolved when the playbook is read, so
+//! a template that parsed can only fail at render time for a missing or unsafe value.
 
 use std::fmt;
 
@@ -23,7 +25,10 @@ pub struct Template {
 #[serde(rename_all = "snake_case")]
 pub enum Part {
     Text(String),
+    /// `{{ name }}`: the value as it is.
     Var(Var),
+    /// `{{ name | base64 }}`: the value's UTF-8 bytes in standard base64 with padding.
+    Base64(Var),
 }
 
 /// A name a template can substitute.
@@ -96,8 +101,8 @@ impl Template {
                 rest = "";
                 break;
             };
-            match resolve(after_open[..close].trim(), declared) {
-                Ok(var) => parts.push(Part::Var(var)),
+            match substitution(after_open[..close].trim(), declared) {
+                Ok(part) => parts.push(part),
                 Err((message, hint)) => errors.push(TemplateError {
                     offset,
                     message,
@@ -126,8 +131,16 @@ impl Template {
     /// The names the template uses, in order.
     pub fn vars(&self) -> impl Iterator<Item = &Var> {
         self.parts.iter().filter_map(|p| match p {
-            Part::Var(v) => Some(v),
+            Part::Var(v) | Part::Base64(v) => Some(v),
             Part::Text(_) => None,
+        })
+    }
+
+    /// The names substituted as they are (not encoded), whose values need checking.
+    pub fn raw_vars(&self) -> impl Iterator<Item = &Var> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(v) => Some(v),
+            Part::Text(_) | Part::Base64(_) => None,
         })
     }
 
@@ -135,9 +148,22 @@ impl Template {
     pub(crate) fn literals(&self) -> impl Iterator<Item = (usize, &str)> {
         let texts = self.parts.iter().filter_map(|p| match p {
             Part::Text(t) => Some(t.as_str()),
-            Part::Var(_) => None,
+            Part::Var(_) | Part::Base64(_) => None,
         });
         self.text_offsets.iter().copied().zip(texts)
+    }
+}
+
+fn substitution(inner: &str, declared: &Declared<'_>) -> Result<Part, (String, Option<String>)> {
+    let Some((name, filter)) = inner.split_once('|') else {
+        return resolve(inner, declared).map(Part::Var);
+    };
+    match filter.trim() {
+        "base64" => resolve(name.trim(), declared).map(Part::Base64),
+        other => Err((
+            format!("unknown filter `{other}`"),
+            Some("the only filter is base64, as in {{ params.path | base64 }}".into()),
+        )),
     }
 }
 
@@ -211,6 +237,12 @@ mod tests {
             params: &params,
             alert_fields: &[],
         };
+        let base64 = Template::parse("{{ params.process | base64 }}", &d).expect("should succeed");
+        assert_eq!(
+            base64.parts,
+            vec![Part::Base64(Var::Param("process".into()))]
+        );
+        assert!(Template::parse("{{ run.id | upper }}", &d).is_err());
         let errors = Template::parse("a {{ params.nope }} {{ alert.x }} {{ x }} {{ run.id", &d)
             .expect_err("should fail");
         let got: Vec<_> = errors
