@@ -614,30 +614,34 @@ impl Reader<'_> {
 
     fn args(&mut self, node: &Node, declared: &Declared<'_>) -> Option<Template> {
         let template = self.template(node, "`args`", declared)?;
+        self.literals_pass(node, &template, rules::args_text)
+            .then_some(template)
+    }
+
+    /// Applies a character rule to the text the author wrote (not the substituted values),
+    /// reporting each flaw at its exact column; true when there were none.
+    fn literals_pass(
+        &mut self,
+        node: &Node,
+        template: &Template,
+        rule: fn(&str) -> Option<rules::Flaw>,
+    ) -> bool {
+        let locator = node.locator();
         let mut clean = true;
         for (offset, text) in template.literals() {
-            if let Some(flaw) = rules::args_text(text) {
+            if let Some(flaw) = rule(text) {
                 let hint = flaw.hint.or_else(|| control_hint(node));
                 self.sink
-                    .push(node.pos_of_char(offset + flaw.offset), flaw.message, hint);
+                    .push(locator.pos(offset + flaw.offset), flaw.message, hint);
                 clean = false;
             }
         }
-        clean.then_some(template)
+        clean
     }
 
     fn get_file_path(&mut self, node: &Node, declared: &Declared<'_>) -> Option<Template> {
         let template = self.template(node, "the GetFile path", declared)?;
-        let mut clean = true;
-        for (offset, text) in template.literals() {
-            if let Some(flaw) = rules::path_chars(text) {
-                let hint = flaw.hint.or_else(|| control_hint(node));
-                self.sink
-                    .push(node.pos_of_char(offset + flaw.offset), flaw.message, hint);
-                clean = false;
-            }
-        }
-        if !clean {
+        if !self.literals_pass(node, &template, rules::path_chars) {
             // A stray TAB also makes `C:\temp` look relative; one message is enough.
             return None;
         }
@@ -664,9 +668,10 @@ impl Reader<'_> {
         match Template::parse(text, declared) {
             Ok(template) => Some(template),
             Err(errors) => {
+                let locator = node.locator();
                 for err in errors {
                     self.sink
-                        .push(node.pos_of_char(err.offset), err.message, err.hint);
+                        .push(locator.pos(err.offset), err.message, err.hint);
                 }
                 None
             }

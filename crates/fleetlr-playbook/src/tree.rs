@@ -53,28 +53,52 @@ impl Node {
         }
     }
 
-    /// The position of the `offset`-th character of a scalar's value, when the source maps
-    /// onto the value one to one (a one-line plain or quoted scalar without escapes); else the
-    /// scalar's own position, which is still on the right line.
-    pub fn pos_of_char(&self, offset: usize) -> Pos {
+    /// Where the characters of a scalar's value are in the source: exactly, when the source
+    /// maps onto the value one to one (a one-line plain or quoted scalar without escapes);
+    /// else at the scalar itself, which is still on the right line. Computed once per node so
+    /// locating many problems in one huge scalar stays linear.
+    pub fn locator(&self) -> Locator {
         let Kind::Scalar(scalar) = &self.kind else {
-            return self.pos;
+            return Locator {
+                start: self.pos,
+                exact: None,
+            };
         };
         let one_line = !scalar.text.contains('\n');
         let quote_width = match scalar.style {
-            Style::Plain if one_line => 0,
-            Style::SingleQuoted if one_line && !scalar.text.contains('\'') => 1,
+            Style::Plain if one_line => Some(0),
+            Style::SingleQuoted if one_line && !scalar.text.contains('\'') => Some(1),
             Style::DoubleQuoted
                 if one_line && !scalar.text.contains(['\\', '"']) && !has_control(&scalar.text) =>
             {
-                1
+                Some(1)
             }
-            _ => return self.pos,
+            _ => None,
+        };
+        Locator {
+            start: self.pos,
+            exact: quote_width,
+        }
+    }
+}
+
+/// Positions of characters inside one scalar; see [`Node::locator`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Locator {
+    start: Pos,
+    /// Columns between the scalar's start and its first character, when positions are exact.
+    exact: Option<usize>,
+}
+
+impl Locator {
+    pub fn pos(&self, offset: usize) -> Pos {
+        let Some(quote_width) = self.exact else {
+            return self.start;
         };
         let shift = u32::try_from(offset + quote_width).unwrap_or(u32::MAX);
         Pos {
-            line: self.pos.line,
-            column: self.pos.column.saturating_add(shift),
+            line: self.start.line,
+            column: self.start.column.saturating_add(shift),
         }
     }
 }
@@ -106,6 +130,31 @@ pub(crate) fn parse(text: &str) -> Result<Node, Diagnostic> {
         Pos { line: 1, column: 1 },
         "the YAML parser stopped early",
     ))
+}
+
+/// Checks only that `text` is YAML nested no deeper than [`MAX_DEPTH`], without building
+/// anything. libyaml (under serde_yaml) takes quadratic time on deep flow nesting before its
+/// own recursion limit applies, so other YAML readers call this first.
+pub(crate) fn check_depth(text: &str) -> Result<(), Diagnostic> {
+    let mut depth = 0usize;
+    let mut parser = Parser::new_from_str(text);
+    while let Some(event) = parser.next_event() {
+        let (event, span) = event.map_err(scan_error)?;
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(at(
+                        pos_of(span),
+                        format!("YAML nested deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 enum Frame {
@@ -310,7 +359,7 @@ mod tests {
         let Kind::Map(entries) = &root.kind else {
             panic!()
         };
-        assert_eq!(entries[0].1.pos_of_char(2), Pos { line: 1, column: 7 });
+        assert_eq!(entries[0].1.locator().pos(2), Pos { line: 1, column: 7 });
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub fn from_str<T: DeserializeOwned>(origin: &str, text: &str) -> Result<T, Yaml
             ),
         });
     }
+    crate::tree::check_depth(text).map_err(|d| YamlError {
+        origin: origin.to_owned(),
+        line: d.pos.line as usize,
+        column: d.pos.column as usize,
+        message: d.message,
+    })?;
     serde_yaml::from_str(text).map_err(|err| {
         let (line, column) = err
             .location()
