@@ -299,7 +299,9 @@ fn scan_error(err: ScanError) -> Diagnostic {
     };
     let message = format!("invalid YAML: {}", err.info());
     // The classic Windows path mistake: "C:\windows" makes YAML read `\w` as an escape.
-    let hint = err.info().contains("unknown escape character").then(|| {
+    // `\x`, `\u` and `\U` start hexadecimal escapes, so "C:\xtools" fails differently.
+    let escape = ["unknown escape character", "hexadecimal number"];
+    let hint = escape.iter().any(|e| err.info().contains(e)).then(|| {
         "in double quotes a backslash starts an escape; write Windows paths in single quotes, \
          e.g. 'C:\\windows\\temp'"
             .to_owned()
@@ -381,5 +383,7 @@ mod tests {
         let err = parse("p: \"C:\\windows\"\n").expect_err("should fail");
         assert_eq!(err.pos, Pos { line: 1, column: 4 });
         assert!(err.hint.expect("should succeed").contains("single quotes"));
+        let hex = parse("p: \"C:\\xtools\\a.exe\"\n").expect_err("should fail");
+        assert!(hex.hint.expect("should succeed").contains("single quotes"));
     }
 }
