@@ -1,10 +1,9 @@
 //! Bearer tokens through `azure_identity`, sent over fleetlr's own HTTPS client so the same
 //! trust settings (an extra CA for a proxy, or the simulator's) apply to sign-in and API calls.
 
-use crate::error::{Error, ErrorKind};
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, SecretBytes, TokenCredential};
-use azure_core::http::{ClientOptions, Transport};
+use azure_core::http::{ClientOptions, RetryOptions, StatusCode, Transport};
 use azure_identity::{
     ClientCertificateCredential, ClientCertificateCredentialOptions, ClientSecretCredential,
     ClientSecretCredentialOptions,
@@ -12,12 +11,15 @@ use azure_identity::{
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use std::sync::{Arc, RwLock};
 
-/// How the app proves who it is.
+/// How the app proves who it is. `Debug` never shows the secret.
 pub enum Credential {
+    /// A client secret registered on the app.
     ClientSecret(SecretString),
-    /// A PKCS#12 bundle holding the RSA key and certificate registered on the app.
+    /// A PKCS#12 bundle holding the RSA key and the certificate registered on the app.
     Certificate {
+        /// The DER bytes of the bundle.
         pkcs12: SecretBox<Vec<u8>>,
+        /// The bundle's password, if it has one.
         password: Option<SecretString>,
     },
 }
@@ -31,21 +33,46 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// Why no token could be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TokenError {
+    /// What went wrong (never a secret or a token).
+    pub message: String,
+    /// The token endpoint was unreachable or failing, rather than refusing the credential.
+    pub transient: bool,
+}
+
 /// Something that hands out bearer tokens for the API.
 #[async_trait::async_trait]
 pub trait TokenSource: Send + Sync {
-    /// A token; `fresh` skips any cache (after a 401).
-    async fn token(&self, fresh: bool) -> Result<SecretString, Error>;
+    /// A token, from a cache when it holds a valid one.
+    async fn token(&self) -> Result<SecretString, TokenError>;
+
+    /// A token that did not come from a cache: the API refused the last one (401).
+    async fn fresh_token(&self) -> Result<SecretString, TokenError>;
 }
 
-/// Tokens from Microsoft Entra ID (or a simulation of it) via `azure_identity`.
+type BuildCredential = dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync;
+
+/// Tokens from Microsoft Entra ID (or a simulation of it) via `azure_identity`, which caches
+/// them until five minutes before they expire.
 pub struct AzureTokenSource {
-    build: Box<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync>,
+    build: Box<BuildCredential>,
     credential: RwLock<Arc<dyn TokenCredential>>,
     scope: String,
 }
 
+impl std::fmt::Debug for AzureTokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureTokenSource")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AzureTokenSource {
+    /// Signs in as `client_id` of `tenant_id` at `authority_host` (https), for `scope`, over `http`.
     pub fn new(
         tenant_id: &str,
         client_id: &str,
@@ -53,51 +80,55 @@ impl AzureTokenSource {
         authority_host: &str,
         scope: &str,
         http: reqwest::Client,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, TokenError> {
         let (tenant_id, client_id, authority_host) = (
             tenant_id.to_owned(),
             client_id.to_owned(),
             authority_host.to_owned(),
         );
-        let options = move || ClientOptions {
-            transport: Some(Transport::new(Arc::new(http.clone()))),
-            cloud: Some(Arc::new(CloudConfiguration::Custom({
-                let mut custom = CustomConfiguration::default();
-                custom.authority_host = authority_host.clone();
-                custom
-            }))),
-            ..Default::default()
+        let options = move || {
+            let mut cloud = CustomConfiguration::default();
+            cloud.authority_host = authority_host.clone();
+            ClientOptions {
+                transport: Some(Transport::new(Arc::new(http.clone()))),
+                cloud: Some(Arc::new(CloudConfiguration::Custom(cloud))),
+                // A failing token endpoint is reported at once: waiting and retrying is the
+                // engine's decision, as for every other call.
+                retry: RetryOptions::none(),
+                ..Default::default()
+            }
         };
-        let build: Box<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync> =
-            match credential {
-                Credential::ClientSecret(secret) => Box::new(move || {
-                    let options = ClientSecretCredentialOptions {
-                        client_options: options(),
-                    };
-                    let secret = Secret::new(secret.expose_secret().to_owned());
-                    Ok(ClientSecretCredential::new(
-                        &tenant_id,
-                        client_id.clone(),
-                        secret,
-                        Some(options),
-                    )? as Arc<dyn TokenCredential>)
-                }),
-                Credential::Certificate { pkcs12, password } => Box::new(move || {
-                    let options = ClientCertificateCredentialOptions {
-                        client_options: options(),
-                        password: password
-                            .as_ref()
-                            .map(|p| Secret::new(p.expose_secret().to_owned())),
-                    };
-                    let bytes = SecretBytes::new(pkcs12.expose_secret().clone());
-                    Ok(ClientCertificateCredential::new(
-                        tenant_id.clone(),
-                        client_id.clone(),
-                        bytes,
-                        Some(options),
-                    )? as Arc<dyn TokenCredential>)
-                }),
-            };
+        let build: Box<BuildCredential> = match credential {
+            Credential::ClientSecret(secret) => Box::new(move || {
+                let options = ClientSecretCredentialOptions {
+                    client_options: options(),
+                };
+                let secret = Secret::new(secret.expose_secret().to_owned());
+                let credential: Arc<dyn TokenCredential> = ClientSecretCredential::new(
+                    &tenant_id,
+                    client_id.clone(),
+                    secret,
+                    Some(options),
+                )?;
+                Ok(credential)
+            }),
+            Credential::Certificate { pkcs12, password } => Box::new(move || {
+                let options = ClientCertificateCredentialOptions {
+                    client_options: options(),
+                    password: password
+                        .as_ref()
+                        .map(|p| Secret::new(p.expose_secret().to_owned())),
+                };
+                let bytes = SecretBytes::new(pkcs12.expose_secret().clone());
+                let credential: Arc<dyn TokenCredential> = ClientCertificateCredential::new(
+                    tenant_id.clone(),
+                    client_id.clone(),
+                    bytes,
+                    Some(options),
+                )?;
+                Ok(credential)
+            }),
+        };
         let first = build().map_err(|err| token_error(&err))?;
         Ok(Self {
             build,
@@ -105,29 +136,66 @@ impl AzureTokenSource {
             scope: scope.to_owned(),
         })
     }
-}
 
-fn token_error(err: &azure_core::Error) -> Error {
-    Error::new("token", ErrorKind::Token(format!("{err}")))
-}
-
-#[async_trait::async_trait]
-impl TokenSource for AzureTokenSource {
-    async fn token(&self, fresh: bool) -> Result<SecretString, Error> {
-        if fresh {
-            // azure_identity caches until expiry and has no bypass; a new credential has an empty cache.
-            let rebuilt = (self.build)().map_err(|err| token_error(&err))?;
-            *self.credential.write().unwrap_or_else(|p| p.into_inner()) = rebuilt;
-        }
-        let credential = self
-            .credential
+    fn current(&self) -> Arc<dyn TokenCredential> {
+        // A poisoned lock still holds a usable credential: a panic elsewhere cannot corrupt an Arc.
+        self.credential
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
+            .clone()
+    }
+
+    async fn token_from(
+        &self,
+        credential: Arc<dyn TokenCredential>,
+    ) -> Result<SecretString, TokenError> {
         let token = credential
             .get_token(&[self.scope.as_str()], None)
             .await
             .map_err(|err| token_error(&err))?;
         Ok(SecretString::from(token.token.secret().to_owned()))
     }
+}
+
+#[async_trait::async_trait]
+impl TokenSource for AzureTokenSource {
+    async fn token(&self) -> Result<SecretString, TokenError> {
+        self.token_from(self.current()).await
+    }
+
+    async fn fresh_token(&self) -> Result<SecretString, TokenError> {
+        // azure_identity 1.0 caches until near expiry and has no way to bypass the cache; a new
+        // credential starts with an empty one.
+        let rebuilt = (self.build)().map_err(|err| token_error(&err))?;
+        *self.credential.write().unwrap_or_else(|p| p.into_inner()) = rebuilt.clone();
+        self.token_from(rebuilt).await
+    }
+}
+
+/// Describes an `azure_identity` failure, telling an unreachable or failing token endpoint
+/// (transient) from a refusal of the credential.
+fn token_error(err: &azure_core::Error) -> TokenError {
+    TokenError {
+        message: err.to_string(),
+        transient: is_transient(err),
+    }
+}
+
+/// Walks the chain of causes: azure_identity wraps the transport's error in its own.
+fn is_transient(err: &azure_core::Error) -> bool {
+    use azure_core::error::ErrorKind;
+    let mut current = Some(err);
+    while let Some(err) = current {
+        match err.kind() {
+            ErrorKind::Io | ErrorKind::Connection => return true,
+            ErrorKind::HttpResponse { status, .. } => {
+                return status.is_server_error() || *status == StatusCode::TooManyRequests;
+            }
+            // Entra ID answers refusals in JSON; a body that is not is a gateway's error page.
+            ErrorKind::DataConversion => return true,
+            _ => {}
+        }
+        current = err.downcast_ref::<azure_core::Error>();
+    }
+    false
 }
