@@ -11,7 +11,13 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let mut catalogue = Catalogue::new("scripts");
     for name in ["minidump.ps1", "collect.sh", "tool.exe"] {
-        catalogue.files.insert(name.into(), FileFacts { size: 100, sha256: "00".into() });
+        catalogue.files.insert(
+            name.into(),
+            FileFacts {
+                size: 100,
+                sha256: "00".into(),
+            },
+        );
     }
     let text = match fleetlr_playbook::decode_text("fuzz.yaml", data) {
         Ok(text) => text,
@@ -25,14 +31,32 @@ fuzz_target!(|data: &[u8]| {
         Ok(compiled) => compiled,
         Err(problems) => {
             assert!(!problems.diagnostics.is_empty());
-            assert!(problems.diagnostics.iter().all(|d| d.pos.line >= 1 && d.pos.column >= 1));
+            assert!(
+                problems
+                    .diagnostics
+                    .iter()
+                    .all(|d| d.pos.line >= 1 && d.pos.column >= 1)
+            );
             let _ = problems.to_string();
             return;
         }
     };
     // A valid playbook: every step lands in exactly one call, in order.
-    let ids: Vec<_> = compiled.calls.iter().flat_map(|c| &c.commands).map(|s| &s.id).collect();
-    assert_eq!(ids, compiled.playbook.steps.iter().map(|s| &s.id).collect::<Vec<_>>());
+    let ids: Vec<_> = compiled
+        .calls
+        .iter()
+        .flat_map(|c| &c.commands)
+        .map(|s| &s.id)
+        .collect();
+    assert_eq!(
+        ids,
+        compiled
+            .playbook
+            .steps
+            .iter()
+            .map(|s| &s.id)
+            .collect::<Vec<_>>()
+    );
     let supplied: BTreeMap<String, String> = compiled
         .playbook
         .parameters
@@ -40,8 +64,12 @@ fuzz_target!(|data: &[u8]| {
         .map(|p| (p.name.clone(), "value".to_owned()))
         .collect();
     if let Ok(params) = compiled.bind_parameters(&supplied) {
-        let alert: BTreeMap<String, String> =
-            compiled.playbook.alert_fields.iter().map(|f| (f.name.clone(), "/x".into())).collect();
+        let alert: BTreeMap<String, String> = compiled
+            .playbook
+            .alert_fields
+            .iter()
+            .map(|f| (f.name.clone(), "/x".into()))
+            .collect();
         let ctx = TemplateContext {
             run_id: "run",
             device_id: "device",
