@@ -49,8 +49,9 @@ pub trait TokenSource: Send + Sync {
     /// A token, from a cache when it holds a valid one.
     async fn token(&self) -> Result<SecretString, TokenError>;
 
-    /// A token that did not come from a cache: the API refused the last one (401).
-    async fn fresh_token(&self) -> Result<SecretString, TokenError>;
+    /// A token other than `rejected`, which the API refused (401). Many calls may refuse the
+    /// same token at once; one new token serves them all.
+    async fn fresh_token(&self, rejected: &SecretString) -> Result<SecretString, TokenError>;
 }
 
 type BuildCredential = dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync;
@@ -60,6 +61,8 @@ type BuildCredential = dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> 
 pub struct AzureTokenSource {
     build: Box<BuildCredential>,
     credential: RwLock<Arc<dyn TokenCredential>>,
+    /// Held while replacing the credential, so concurrent 401s rebuild it once.
+    refreshing: tokio::sync::Mutex<()>,
     scope: String,
 }
 
@@ -133,6 +136,7 @@ impl AzureTokenSource {
         Ok(Self {
             build,
             credential: RwLock::new(first),
+            refreshing: tokio::sync::Mutex::new(()),
             scope: scope.to_owned(),
         })
     }
@@ -163,7 +167,13 @@ impl TokenSource for AzureTokenSource {
         self.token_from(self.current()).await
     }
 
-    async fn fresh_token(&self) -> Result<SecretString, TokenError> {
+    async fn fresh_token(&self, rejected: &SecretString) -> Result<SecretString, TokenError> {
+        let _refreshing = self.refreshing.lock().await;
+        let current = self.token().await?;
+        if current.expose_secret() != rejected.expose_secret() {
+            // Another call replaced the credential while this one waited.
+            return Ok(current);
+        }
         // azure_identity 1.0 caches until near expiry and has no way to bypass the cache; a new
         // credential starts with an empty one.
         let rebuilt = (self.build)().map_err(|err| token_error(&err))?;
@@ -198,4 +208,71 @@ fn is_transient(err: &azure_core::Error) -> bool {
         current = err.downcast_ref::<azure_core::Error>();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_core::error::ErrorKind;
+
+    fn wrapped(inner: azure_core::Error) -> azure_core::Error {
+        // How azure_identity reports every failure: a credential error around the cause.
+        azure_core::Error::with_error(ErrorKind::Credential, inner, "authentication failed")
+    }
+
+    fn http(status: StatusCode) -> azure_core::Error {
+        azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status,
+                error_code: Some("7000215".into()),
+                raw_response: None,
+            },
+            "AADSTS7000215: Invalid client secret provided",
+        )
+    }
+
+    #[test]
+    fn an_unreachable_or_failing_token_endpoint_is_transient() {
+        let io = azure_core::Error::new(ErrorKind::Io, std::io::Error::other("refused"));
+        assert!(token_error(&wrapped(io)).transient);
+        assert!(token_error(&wrapped(http(StatusCode::ServiceUnavailable))).transient);
+        assert!(token_error(&wrapped(http(StatusCode::TooManyRequests))).transient);
+        let html = azure_core::Error::with_message(ErrorKind::DataConversion, "expected JSON");
+        assert!(token_error(&wrapped(html)).transient);
+    }
+
+    #[test]
+    fn a_refused_credential_is_not_transient() {
+        let refused = token_error(&wrapped(http(StatusCode::Unauthorized)));
+        assert!(!refused.transient);
+        assert_eq!(refused.message, "authentication failed");
+        let bad_config =
+            azure_core::Error::with_message(ErrorKind::Credential, "no client ID specified");
+        assert!(!token_error(&bad_config).transient);
+    }
+
+    #[test]
+    fn credentials_never_show_secrets() {
+        let secret = Credential::ClientSecret("hunter2".to_owned().into());
+        let certificate = Credential::Certificate {
+            pkcs12: SecretBox::new(Box::new(b"key".to_vec())),
+            password: Some("pw".to_owned().into()),
+        };
+        assert_eq!(format!("{secret:?}"), "ClientSecret(<redacted>)");
+        assert_eq!(format!("{certificate:?}"), "Certificate(<redacted>)");
+    }
+
+    #[test]
+    fn an_http_authority_is_refused_up_front() {
+        let err = AzureTokenSource::new(
+            "tenant",
+            "app",
+            Credential::ClientSecret("s".to_owned().into()),
+            "http://127.0.0.1:1",
+            crate::DEFAULT_SCOPE,
+            crate::https_client(None, std::time::Duration::from_secs(1)).expect("client"),
+        )
+        .expect_err("http authority");
+        assert!(!err.transient, "{err}");
+    }
 }

@@ -423,7 +423,11 @@ impl DefenderClient {
                 context,
                 "the API answered 401; retrying once with a fresh token"
             );
-            let token = self.tokens.fresh_token().await.map_err(token_failed)?;
+            let token = self
+                .tokens
+                .fresh_token(&token)
+                .await
+                .map_err(token_failed)?;
             response = self.attempt(context, &build, &token).await?;
         }
         check(context, response).await
@@ -551,7 +555,7 @@ mod tests {
             })
         }
 
-        async fn fresh_token(&self) -> Result<SecretString, TokenError> {
+        async fn fresh_token(&self, _: &SecretString) -> Result<SecretString, TokenError> {
             self.token().await
         }
     }
