@@ -1,8 +1,10 @@
 //! The API client against the simulator over real HTTPS, through the real azure_identity flow.
 
-use fleetlr_defender::models::{ActionStatus, Command, LiveResponseRequest, ScriptTranscript};
-use fleetlr_defender::odata::{self, ODataQuery};
-use fleetlr_defender::{Credential, LibraryUpload};
+use fleetlr_defender::models::{
+    ActionStatus, Command, LibraryUpload, LiveResponseRequest, ScriptTranscript,
+};
+use fleetlr_defender::odata::{Filter, ODataQuery};
+use fleetlr_defender::{Credential, ResultEncoding};
 use fleetlr_tests::{TestSim, eventually, start_sim};
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ async fn upload(sim: &TestSim, name: &str) {
     let client = sim.client();
     let upload = LibraryUpload {
         file_name: name.into(),
-        content: b"Write-Output 'hi'".to_vec(),
+        content: b"Write-Output 'hi'".to_vec().into(),
         override_if_exists: true,
         ..Default::default()
     };
@@ -36,12 +38,12 @@ async fn machines_are_listed_across_pages_and_found_by_name() {
     .await;
     let client = sim.client();
     let all = client
-        .machines(&ODataQuery::default())
+        .list_all_machines(&ODataQuery::new())
         .await
         .expect("machines");
     assert_eq!(all.len(), 23);
     let tagged = client
-        .machines(&ODataQuery::filter(odata::has_tag("prod")))
+        .list_all_machines(&ODataQuery::new().filter(Filter::has_tag("prod")))
         .await
         .expect("tagged");
     assert!(
@@ -51,10 +53,13 @@ async fn machines_are_listed_across_pages_and_found_by_name() {
                 .all(|m| m.machine_tags.contains(&"prod".to_owned()))
     );
     let name = all[3].computer_dns_name.clone().expect("name");
-    assert_eq!(client.machine(&name).await.expect("by name").id, all[3].id);
+    assert_eq!(
+        client.get_machine(&name).await.expect("by name").id,
+        all[3].id
+    );
     assert!(
         client
-            .machine("no-such-device")
+            .get_machine("no-such-device")
             .await
             .expect_err("404")
             .is_not_found()
@@ -66,7 +71,7 @@ async fn an_empty_tenant_is_an_empty_list_not_an_error() {
     let sim = start_sim(|a| a.devices = 0, "").await;
     assert!(
         sim.client()
-            .machines(&ODataQuery::default())
+            .list_all_machines(&ODataQuery::new())
             .await
             .expect("empty")
             .is_empty()
@@ -104,21 +109,30 @@ async fn a_run_is_polled_and_its_results_downloaded_and_verified() {
     assert_eq!(done.requestor_comment.as_deref(), Some("fleetlr:run:1"));
 
     let mut transcript = Vec::new();
-    let link = client.result_link(&action.id, 0).await.expect("link");
+    let link = client
+        .live_response_result_link(&action.id, 0)
+        .await
+        .expect("link");
     client
-        .download(&link, &mut transcript, false)
+        .download_result(&link, &mut transcript, ResultEncoding::AsIs)
         .await
         .expect("transcript");
     let transcript: ScriptTranscript =
         serde_json::from_slice(&transcript).expect("transcript JSON");
     assert_eq!(
         (transcript.script_name.as_str(), transcript.exit_code),
-        ("t.ps1", 0)
+        ("t.ps1", Some(0))
     );
 
     let mut file = Vec::new();
-    let link = client.result_link(&action.id, 1).await.expect("link");
-    let download = client.download(&link, &mut file, true).await.expect("file");
+    let link = client
+        .live_response_result_link(&action.id, 1)
+        .await
+        .expect("link");
+    let download = client
+        .download_result(&link, &mut file, ResultEncoding::Gunzip)
+        .await
+        .expect("file");
     assert_eq!((download.bytes, file.len()), (300_000, 300_000));
     assert_eq!(download.file_name.as_deref(), Some("triage.zip"));
     use sha2::Digest;
@@ -164,7 +178,7 @@ async fn refusals_are_classified_for_the_engine() {
     );
     assert!(
         client
-            .machine_action("00000000-0000-0000-0000-000000000000")
+            .get_machine_action("00000000-0000-0000-0000-000000000000")
             .await
             .expect_err("404")
             .is_not_found()
@@ -186,10 +200,16 @@ async fn a_busy_device_is_reported_as_busy_and_cancel_clears_it() {
         .await
         .expect_err("busy");
     assert!(busy.is_busy(), "{busy}");
-    let cancelled = client.cancel(&first.id, "stop").await.expect("cancel");
+    let cancelled = client
+        .cancel_machine_action(&first.id, "stop")
+        .await
+        .expect("cancel");
     assert_eq!(cancelled.status, ActionStatus::Cancelled);
     assert_eq!(cancelled.cancellation_comment.as_deref(), Some("stop"));
-    let again = client.cancel(&first.id, "again").await.expect_err("final");
+    let again = client
+        .cancel_machine_action(&first.id, "again")
+        .await
+        .expect_err("final");
     assert_eq!(again.code(), Some("BadRequest"));
     client
         .run_live_response(&device, &script("t.ps1"))
@@ -202,15 +222,15 @@ async fn transient_faults_and_bad_credentials_are_classified() {
     let sim = start_sim(|a| a.devices = 1, "faults: [{endpoint: machines.list, kind: status, status: 503, count: 1}, {endpoint: machines.get, kind: drop_before, count: 1}]").await;
     let client = sim.client();
     let unavailable = client
-        .machines(&ODataQuery::default())
+        .list_all_machines(&ODataQuery::new())
         .await
         .expect_err("503");
     assert!(unavailable.is_transient(), "{unavailable}");
-    let dropped = client.machine("x").await.expect_err("dropped");
+    let dropped = client.get_machine("x").await.expect_err("dropped");
     assert!(dropped.is_transient(), "{dropped}");
     assert_eq!(
         client
-            .machines(&ODataQuery::default())
+            .list_all_machines(&ODataQuery::new())
             .await
             .expect("recovered")
             .len(),
@@ -222,7 +242,7 @@ async fn transient_faults_and_bad_credentials_are_classified() {
         Credential::ClientSecret("wrong".to_owned().into()),
     );
     let err = wrong
-        .machines(&ODataQuery::default())
+        .list_all_machines(&ODataQuery::new())
         .await
         .expect_err("bad secret");
     assert!(err.to_string().contains("AADSTS7000215"), "{err}");
@@ -233,7 +253,7 @@ async fn a_revoked_token_is_replaced_once_and_the_call_succeeds() {
     let sim = start_sim(|a| a.devices = 1, "").await;
     let client = sim.client();
     client
-        .machines(&ODataQuery::default())
+        .list_all_machines(&ODataQuery::new())
         .await
         .expect("signed in");
     let revoked = sim
@@ -245,7 +265,7 @@ async fn a_revoked_token_is_replaced_once_and_the_call_succeeds() {
     assert_eq!(revoked.status(), 204);
     assert_eq!(
         client
-            .machines(&ODataQuery::default())
+            .list_all_machines(&ODataQuery::new())
             .await
             .expect("recovered")
             .len(),
@@ -311,7 +331,7 @@ async fn certificate_credentials_sign_in_and_unregistered_certificates_are_refus
     let client = sim.client_with("cert-app", credential(bundle));
     assert_eq!(
         client
-            .machines(&ODataQuery::default())
+            .list_all_machines(&ODataQuery::new())
             .await
             .expect("signed in")
             .len(),
@@ -324,7 +344,7 @@ async fn certificate_credentials_sign_in_and_unregistered_certificates_are_refus
     assert!(forbidden.is_forbidden());
     let stranger = sim.client_with("cert-app", credential(other_bundle));
     let err = stranger
-        .machines(&ODataQuery::default())
+        .list_all_machines(&ODataQuery::new())
         .await
         .expect_err("unregistered");
     assert!(err.to_string().contains("AADSTS700027"), "{err}");
@@ -355,15 +375,18 @@ async fn a_large_get_file_streams_with_flat_memory() {
         .await
         .expect("created");
     eventually(WAIT, "the collection", || async {
-        let action = client.machine_action(&action.id).await.ok()?;
+        let action = client.get_machine_action(&action.id).await.ok()?;
         (action.status == ActionStatus::Succeeded).then_some(())
     })
     .await;
-    let link = client.result_link(&action.id, 0).await.expect("link");
+    let link = client
+        .live_response_result_link(&action.id, 0)
+        .await
+        .expect("link");
     let before = peak_rss_kib();
     let started = std::time::Instant::now();
     let download = client
-        .download(&link, &mut tokio::io::sink(), true)
+        .download_result(&link, tokio::io::sink(), ResultEncoding::Gunzip)
         .await
         .expect("download");
     let grown_mib = (peak_rss_kib().saturating_sub(before)) / 1024;
