@@ -1,4 +1,5 @@
 //! End-to-end tests: the real simulator (and, as they land, the client and daemon) over real HTTPS.
 
 mod client;
+mod library_sync;
 mod simulator;

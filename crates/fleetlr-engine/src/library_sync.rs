@@ -1,0 +1,110 @@
+//! Puts the files a playbook needs into the live response library, by content hash: a file is
+//! uploaded when the library lacks its name or holds different content, and left alone
+//! otherwise, so syncing before every run costs one list call when nothing changed.
+
+use bytes::Bytes;
+use fleetlr_defender::DefenderClient;
+use fleetlr_defender::models::{LibraryFile, LibraryUpload};
+
+/// A file as fleetlr has it locally: its library name, SHA-256 (hex) and content.
+#[derive(Debug, Clone)]
+pub struct LocalFile {
+    pub name: String,
+    pub sha256: String,
+    pub content: Bytes,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub uploaded: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// The names among `local` whose content the library does not already hold.
+pub fn files_to_upload<'a>(local: &'a [LocalFile], library: &[LibraryFile]) -> Vec<&'a LocalFile> {
+    local
+        .iter()
+        .filter(|file| {
+            !library.iter().any(|remote| {
+                remote.file_name == file.name
+                    && remote
+                        .sha256
+                        .as_deref()
+                        .is_some_and(|sha| sha.eq_ignore_ascii_case(&file.sha256))
+            })
+        })
+        .collect()
+}
+
+/// Uploads what differs (replacing an older version of the same name) and reports what it did.
+pub async fn sync_library(
+    client: &DefenderClient,
+    local: &[LocalFile],
+) -> Result<SyncReport, fleetlr_defender::Error> {
+    let library = client.list_library_files().await?;
+    let upload: Vec<&LocalFile> = files_to_upload(local, &library);
+    let mut report = SyncReport::default();
+    for file in local {
+        if !upload.iter().any(|u| u.name == file.name) {
+            report.unchanged.push(file.name.clone());
+        }
+    }
+    for file in upload {
+        client
+            .upload_library_file(&LibraryUpload {
+                file_name: file.name.clone(),
+                content: file.content.clone(),
+                description: Some(format!("managed by fleetlr (sha256 {})", file.sha256)),
+                parameters_description: None,
+                has_parameters: true,
+                override_if_exists: true,
+            })
+            .await?;
+        report.uploaded.push(file.name.clone());
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(name: &str, sha: &str) -> LocalFile {
+        LocalFile {
+            name: name.into(),
+            sha256: sha.into(),
+            content: Bytes::new(),
+        }
+    }
+
+    fn remote(name: &str, sha: Option<&str>) -> LibraryFile {
+        serde_json::from_value(serde_json::json!({"fileName": name, "sha256": sha}))
+            .expect("library file")
+    }
+
+    #[test]
+    fn only_missing_or_changed_files_are_uploaded() {
+        let files = [
+            local("same.ps1", "AB"),
+            local("changed.ps1", "cd"),
+            local("new.ps1", "ef"),
+        ];
+        let library = [
+            remote("same.ps1", Some("ab")),
+            remote("changed.ps1", Some("00")),
+            remote("other.ps1", Some("ef")),
+        ];
+        let names: Vec<&str> = files_to_upload(&files, &library)
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(names, ["changed.ps1", "new.ps1"]);
+    }
+
+    #[test]
+    fn a_library_entry_without_a_hash_is_replaced() {
+        let files = [local("a.ps1", "ab")];
+        assert_eq!(files_to_upload(&files, &[remote("a.ps1", None)]).len(), 1);
+    }
+}
