@@ -395,3 +395,36 @@ async fn machine_lists_page_with_next_links_and_filter_by_tag() {
             .is_some_and(|t| t.contains(&json!("prod")))
     }));
 }
+
+#[tokio::test]
+async fn tokens_expire_after_their_lifetime() {
+    let sim = start_sim(
+        |a| (a.devices, a.token_lifetime) = (1, Duration::from_secs(1)),
+        "",
+    )
+    .await;
+    let token = sim.token().await;
+    let url = sim.url("/api/machines");
+    assert_eq!(
+        sim.http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("call")
+            .status(),
+        200
+    );
+    eventually(WAIT, "the token to expire", || async {
+        (sim.http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?
+            .status()
+            == 401)
+            .then_some(())
+    })
+    .await;
+}
