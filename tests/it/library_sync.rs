@@ -21,7 +21,8 @@ async fn syncing_uploads_once_and_again_only_what_changed() {
     let sim = start_sim(|a| a.devices = 1, "").await;
     let client = sim.client();
     let files = vec![file("a.ps1", "Write-Output a"), file("b.sh", "echo b")];
-    let first = sync_library(&client, &files).await.expect("first sync");
+    let budget = fleetlr_engine::budget::ApiBudget::new(100, 1500, 1.0);
+    let first = sync_library(&client, &budget, &files).await.expect("first sync");
     assert_eq!(
         first,
         SyncReport {
@@ -29,7 +30,7 @@ async fn syncing_uploads_once_and_again_only_what_changed() {
             unchanged: vec![]
         }
     );
-    let second = sync_library(&client, &files).await.expect("second sync");
+    let second = sync_library(&client, &budget, &files).await.expect("second sync");
     assert_eq!(
         second,
         SyncReport {
@@ -38,7 +39,7 @@ async fn syncing_uploads_once_and_again_only_what_changed() {
         }
     );
     let edited = vec![file("a.ps1", "Write-Output a2"), file("b.sh", "echo b")];
-    let third = sync_library(&client, &edited).await.expect("third sync");
+    let third = sync_library(&client, &budget, &edited).await.expect("third sync");
     assert_eq!(
         third,
         SyncReport {

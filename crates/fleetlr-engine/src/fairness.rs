@@ -1,7 +1,7 @@
 //! Which run gets the next submission: response runs first, then round-robin among runs of the
 //! same priority, so a 10,000-device collection cannot starve a 5-device one.
 
-use crate::Priority;
+use fleetlr_store::Priority;
 use std::collections::VecDeque;
 use std::hash::Hash;
 

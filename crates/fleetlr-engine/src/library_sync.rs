@@ -3,6 +3,8 @@
 //! otherwise, so syncing before every run costs one list call when nothing changed.
 
 use bytes::Bytes;
+
+use crate::budget::ApiBudget;
 use fleetlr_defender::DefenderClient;
 use fleetlr_defender::models::{LibraryFile, LibraryUpload};
 
@@ -40,9 +42,13 @@ pub fn files_to_upload<'a>(local: &'a [LocalFile], library: &[LibraryFile]) -> V
 /// Uploads what differs (replacing an older version of the same name) and reports what it did.
 pub async fn sync_library(
     client: &DefenderClient,
+    budget: &ApiBudget,
     local: &[LocalFile],
 ) -> Result<SyncReport, fleetlr_defender::Error> {
-    let library = client.list_library_files().await?;
+    if local.is_empty() {
+        return Ok(SyncReport::default());
+    }
+    let library = budget.call(|| client.list_library_files()).await?;
     let upload: Vec<&LocalFile> = files_to_upload(local, &library);
     let mut report = SyncReport::default();
     for file in local {
@@ -51,16 +57,15 @@ pub async fn sync_library(
         }
     }
     for file in upload {
-        client
-            .upload_library_file(&LibraryUpload {
-                file_name: file.name.clone(),
-                content: file.content.clone(),
-                description: Some(format!("managed by fleetlr (sha256 {})", file.sha256)),
-                parameters_description: None,
-                has_parameters: true,
-                override_if_exists: true,
-            })
-            .await?;
+        let upload = LibraryUpload {
+            file_name: file.name.clone(),
+            content: file.content.clone(),
+            description: Some(format!("managed by fleetlr (sha256 {})", file.sha256)),
+            parameters_description: None,
+            has_parameters: true,
+            override_if_exists: true,
+        };
+        budget.call(|| client.upload_library_file(&upload)).await?;
         report.uploaded.push(file.name.clone());
     }
     Ok(report)

@@ -74,19 +74,20 @@ impl CallPacer {
 
     /// Waits until a call may be made, and takes its place in the budget.
     pub async fn ready(&self) {
-        loop {
-            let hold = *self.held_until.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(until) = hold.filter(|until| *until > Instant::now()) {
-                tokio::time::sleep_until(until).await;
-                continue;
-            }
-            match self.limiter.check() {
-                Ok(()) => return,
-                Err(not_until) => {
-                    tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await
-                }
-            }
+        while let Err(wait) = self.try_take() {
+            tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Takes a place in the budget if one is free now; otherwise says how long until one is.
+    pub fn try_take(&self) -> Result<(), Duration> {
+        let hold = *self.held_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = hold.filter(|until| *until > Instant::now()) {
+            return Err(until - Instant::now());
+        }
+        self.limiter
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(TokioClock.now()))
     }
 
     /// Absorbs a 429 caused by someone else: no call before `retry_after` has passed.

@@ -2,7 +2,7 @@
 //! for the portal, with a reserve only response runs may use, so a bulk collection holding every
 //! other slot can never block an alert response.
 
-use crate::Priority;
+use fleetlr_store::Priority;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionSlots {
@@ -23,17 +23,27 @@ impl SessionSlots {
         }
     }
 
-    /// Takes a slot if `priority` may have one now.
-    pub fn try_acquire(&mut self, priority: Priority) -> bool {
+    /// Whether `priority` may have a slot now.
+    pub fn available(&self, priority: Priority) -> bool {
         let limit = match priority {
             Priority::Response => self.usable,
             Priority::Collection => self.usable - self.reserved_for_response,
         };
-        let free = self.in_use < limit;
+        self.in_use < limit
+    }
+
+    /// Takes a slot if `priority` may have one now.
+    pub fn try_acquire(&mut self, priority: Priority) -> bool {
+        let free = self.available(priority);
         if free {
             self.in_use += 1;
         }
         free
+    }
+
+    /// Counts a session that exists whatever the pool says (found in flight after a restart).
+    pub fn occupy(&mut self) {
+        self.in_use += 1;
     }
 
     pub fn release(&mut self) {

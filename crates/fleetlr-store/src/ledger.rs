@@ -6,7 +6,8 @@
 //! against the API, which finds the marker or proves the POST never landed.
 
 use crate::runs::{TargetState, append_event, text_enum};
-use crate::{Result, Store, StoreError, now};
+use crate::{Result, Store, StoreError, now, stamp};
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 text_enum!(
@@ -16,6 +17,7 @@ text_enum!(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
     pub id: i64,
+    pub tenant: String,
     pub run_id: String,
     pub target_id: i64,
     pub device_id: String,
@@ -25,13 +27,14 @@ pub struct Submission {
     pub marker: String,
     pub state: SubmissionState,
     pub machine_action_id: Option<String>,
+    pub intended_at: String,
 }
 
 /// The submission columns joined with their target; `$tail` adds the WHERE clause. A macro so
 /// the statement stays a compile-time constant, as sqlx requires.
 macro_rules! select_submissions {
     ($tail:literal) => {
-        concat!("SELECT s.id, t.run_id, s.target_id, t.device_id, s.call_index, s.attempt, s.marker, s.state, s.machine_action_id FROM submissions s JOIN targets t ON t.id = s.target_id", " ", $tail)
+        concat!("SELECT s.id, r.tenant, t.run_id, s.target_id, t.device_id, s.call_index, s.attempt, s.marker, s.state, s.machine_action_id, s.intended_at FROM submissions s JOIN targets t ON t.id = s.target_id JOIN runs r ON r.id = t.run_id", " ", $tail)
     };
 }
 
@@ -95,19 +98,25 @@ impl Store {
             SubmissionState::Accepted,
             Some(machine_action_id),
             None,
-            TargetState::InFlight,
+            (TargetState::InFlight, None),
         )
         .await
     }
 
-    /// The API refused the call, or reconciliation proved it never landed: nothing ran.
-    pub async fn record_refused(&self, submission_id: i64, refusal: &str) -> Result<()> {
+    /// The API refused the call, or reconciliation proved it never landed: nothing ran, and the
+    /// target is due again at `retry_at` (at once when `None`).
+    pub async fn record_refused(
+        &self,
+        submission_id: i64,
+        refusal: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
         self.resolve(
             submission_id,
             SubmissionState::Refused,
             None,
             Some(refusal),
-            TargetState::Pending,
+            (TargetState::Pending, retry_at.map(stamp)),
         )
         .await
     }
@@ -118,7 +127,7 @@ impl Store {
         state: SubmissionState,
         machine_action_id: Option<&str>,
         refusal: Option<&str>,
-        target_state: TargetState,
+        (target_state, next_attempt_at): (TargetState, Option<String>),
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let at = now();
@@ -155,8 +164,9 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let (target_id, run_id): (i64, String) = (row.get("id"), row.get("run_id"));
-        sqlx::query("UPDATE targets SET state = ?, last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE targets SET state = ?, next_attempt_at = ?, last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?")
             .bind(target_state.as_str())
+            .bind(next_attempt_at)
             .bind(refusal)
             .bind(&at)
             .bind(target_id)
@@ -175,11 +185,26 @@ impl Store {
         Ok(())
     }
 
-    /// Submissions whose POST may or may not have reached the API (a crash came in between).
-    pub async fn open_intents(&self) -> Result<Vec<Submission>> {
+    /// A tenant's submissions whose POST may or may not have reached the API (a crash or a
+    /// lost answer came in between).
+    pub async fn open_intents(&self, tenant: &str) -> Result<Vec<Submission>> {
         sqlx::query(select_submissions!(
-            "WHERE s.state = 'intended' ORDER BY s.id"
+            "WHERE s.state = 'intended' AND r.tenant = ? ORDER BY s.id"
         ))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(submission_from_row)
+        .collect()
+    }
+
+    /// A tenant's accepted submissions whose target still waits for the action to end.
+    pub async fn in_flight(&self, tenant: &str) -> Result<Vec<Submission>> {
+        sqlx::query(select_submissions!(
+            "WHERE s.state = 'accepted' AND s.action_status IS NULL AND t.state = 'in_flight' AND r.tenant = ? ORDER BY s.id"
+        ))
+        .bind(tenant)
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -207,5 +232,7 @@ fn submission_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Submission> {
         marker: row.get("marker"),
         state: SubmissionState::parse(row.get("state"))?,
         machine_action_id: row.get("machine_action_id"),
+        intended_at: row.get("intended_at"),
+        tenant: row.get("tenant"),
     })
 }

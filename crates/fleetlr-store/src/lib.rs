@@ -8,14 +8,18 @@
 
 mod error;
 mod ledger;
+mod outcomes;
 mod runs;
+mod schedule;
 
 pub use error::{Result, StoreError};
 pub use ledger::{Submission, SubmissionState};
+pub use outcomes::{CommandOutcome, CommandType, NewOutcome, OutcomeKind};
 pub use runs::{
     NewRun, NewTarget, Priority, Run, RunEvent, RunState, RunSummary, Target, TargetState,
     TriggerKind,
 };
+pub use schedule::CallEnd;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -68,7 +72,19 @@ impl Store {
 
 /// Current time as stored: RFC 3339 UTC with microseconds, which sorts as text.
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    stamp(chrono::Utc::now())
+}
+
+/// A time as stored.
+fn stamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Reads back a stored time; fleetlr only writes valid ones.
+pub fn parse_stamp(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|at| at.with_timezone(&chrono::Utc))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use sqlx::Row;
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident, $column:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -15,10 +15,10 @@ macro_rules! text_enum {
                 match self { $(Self::$variant => $text),+ }
             }
 
-            pub(crate) fn parse(value: &str) -> Result<Self> {
+            pub fn parse(value: &str) -> Result<Self> {
                 match value {
                     $($text => Ok(Self::$variant),)+
-                    other => Err(StoreError::UnknownValue { column: $column, value: other.to_owned() }),
+                    other => Err($crate::StoreError::UnknownValue { column: $column, value: other.to_owned() }),
                 }
             }
         }
@@ -51,6 +51,7 @@ text_enum!(
 /// A run as the caller asks for it.
 #[derive(Debug, Clone)]
 pub struct NewRun {
+    pub tenant: String,
     pub playbook_name: String,
     pub playbook_sha256: String,
     pub playbook_source: String,
@@ -62,6 +63,12 @@ pub struct NewRun {
     pub expires_at: chrono::DateTime<chrono::Utc>,
     pub max_failure_percent: Option<u8>,
     pub canary: Option<u32>,
+    /// Library file facts the playbook was compiled against, to recompile it identically.
+    pub library: serde_json::Value,
+    /// Alert fields of an alert-started run.
+    pub alert: Option<serde_json::Value>,
+    /// What the caller targeted (devices, tags, groups, filter), as asked.
+    pub target_spec: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +80,7 @@ pub struct NewTarget {
 #[derive(Debug, Clone)]
 pub struct Run {
     pub id: String,
+    pub tenant: String,
     pub playbook_name: String,
     pub playbook_sha256: String,
     pub playbook_source: String,
@@ -85,9 +93,29 @@ pub struct Run {
     pub expires_at: String,
     pub max_failure_percent: Option<u8>,
     pub canary: Option<u32>,
+    pub library: serde_json::Value,
+    pub alert: Option<serde_json::Value>,
+    pub target_spec: serde_json::Value,
+    pub pause_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub finished_at: Option<String>,
+}
+
+impl RunState {
+    /// Finished and cancelled runs never change again (except a retry re-opening a finished run).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Finished | Self::Cancelled)
+    }
+}
+
+impl TargetState {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::TimedOut | Self::Expired | Self::Cancelled
+        )
+    }
 }
 
 /// A run with how many of its targets are in each state.
@@ -108,6 +136,9 @@ pub struct Target {
     pub attempts: u32,
     pub next_attempt_at: Option<String>,
     pub last_error: Option<String>,
+    pub offline_count: u32,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -126,12 +157,13 @@ impl Store {
         let at = now();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO runs (id, playbook_name, playbook_sha256, playbook_source, parameters, started_by,
-                 trigger_kind, trigger_ref, priority, state, expires_at, max_failure_percent, canary,
-                 created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (id, tenant, playbook_name, playbook_sha256, playbook_source, parameters,
+                 started_by, trigger_kind, trigger_ref, priority, state, expires_at, max_failure_percent,
+                 canary, library, alert, target_spec, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
+        .bind(&run.tenant)
         .bind(&run.playbook_name)
         .bind(&run.playbook_sha256)
         .bind(&run.playbook_source)
@@ -143,6 +175,9 @@ impl Store {
         .bind(run.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .bind(run.max_failure_percent.map(i64::from))
         .bind(run.canary.map(i64::from))
+        .bind(run.library.to_string())
+        .bind(run.alert.as_ref().map(|alert| alert.to_string()))
+        .bind(run.target_spec.to_string())
         .bind(&at)
         .bind(&at)
         .execute(&mut *tx)
@@ -195,19 +230,24 @@ impl Store {
         let mut summaries = Vec::with_capacity(rows.len());
         for row in rows {
             let run = run_from_row(&row)?;
-            let counts = sqlx::query("SELECT state, COUNT(*) AS n FROM targets WHERE run_id = ? GROUP BY state ORDER BY state")
-                .bind(&run.id)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|row| Ok((TargetState::parse(row.get("state"))?, row.get::<i64, _>("n") as u64)))
-                .collect::<Result<Vec<_>>>()?;
+            let targets_by_state = self.target_counts(&run.id).await?;
             summaries.push(RunSummary {
                 run,
-                targets_by_state: counts,
+                targets_by_state,
             });
         }
         Ok(summaries)
+    }
+
+    /// How many of a run's targets are in each state (states with none are left out).
+    pub async fn target_counts(&self, run_id: &str) -> Result<Vec<(TargetState, u64)>> {
+        sqlx::query("SELECT state, COUNT(*) AS n FROM targets WHERE run_id = ? GROUP BY state ORDER BY state")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((TargetState::parse(row.get("state"))?, row.get::<i64, _>("n").max(0) as u64)))
+            .collect()
     }
 
     pub async fn targets(&self, run_id: &str) -> Result<Vec<Target>> {
@@ -246,7 +286,7 @@ impl Store {
                 target_id: row.get("target_id"),
                 at: row.get("at"),
                 kind: row.get("kind"),
-                detail: serde_json::from_str(row.get("detail")).unwrap_or(serde_json::Value::Null),
+                detail: json_column(row, "detail"),
             })
         })
         .collect()
@@ -273,13 +313,14 @@ pub(crate) async fn append_event(
     Ok(())
 }
 
-fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Run> {
+pub(crate) fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Run> {
     Ok(Run {
         id: row.get("id"),
+        tenant: row.get("tenant"),
         playbook_name: row.get("playbook_name"),
         playbook_sha256: row.get("playbook_sha256"),
         playbook_source: row.get("playbook_source"),
-        parameters: serde_json::from_str(row.get("parameters")).unwrap_or(serde_json::Value::Null),
+        parameters: json_column(row, "parameters"),
         started_by: row.get("started_by"),
         trigger_kind: TriggerKind::parse(row.get("trigger_kind"))?,
         trigger_ref: row.get("trigger_ref"),
@@ -290,13 +331,19 @@ fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Run> {
             .get::<Option<i64>, _>("max_failure_percent")
             .map(|v| v.clamp(0, 100) as u8),
         canary: row.get::<Option<i64>, _>("canary").map(|v| v.max(0) as u32),
+        library: json_column(row, "library"),
+        alert: row
+            .get::<Option<String>, _>("alert")
+            .and_then(|text| serde_json::from_str(&text).ok()),
+        target_spec: json_column(row, "target_spec"),
+        pause_reason: row.get("pause_reason"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
         finished_at: row.get("finished_at"),
     })
 }
 
-fn target_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Target> {
+pub(crate) fn target_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Target> {
     Ok(Target {
         id: row.get("id"),
         run_id: row.get("run_id"),
@@ -307,5 +354,13 @@ fn target_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Target> {
         attempts: row.get::<i64, _>("attempts").max(0) as u32,
         next_attempt_at: row.get("next_attempt_at"),
         last_error: row.get("last_error"),
+        offline_count: row.get::<i64, _>("offline_count").max(0) as u32,
+        updated_at: row.get("updated_at"),
+        finished_at: row.get("finished_at"),
     })
+}
+
+/// A JSON column; fleetlr only ever writes valid JSON there, so anything else reads as null.
+pub(crate) fn json_column(row: &sqlx::sqlite::SqliteRow, column: &str) -> serde_json::Value {
+    serde_json::from_str(row.get(column)).unwrap_or(serde_json::Value::Null)
 }

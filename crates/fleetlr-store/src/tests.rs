@@ -13,6 +13,10 @@ fn new_run() -> NewRun {
         expires_at: chrono::Utc::now() + chrono::TimeDelta::days(3),
         max_failure_percent: Some(20),
         canary: None,
+        tenant: "lab".into(),
+        library: serde_json::json!({}),
+        alert: None,
+        target_spec: serde_json::json!({"devices": ["dev0"]}),
     }
 }
 
@@ -84,7 +88,7 @@ async fn an_intent_is_durable_before_the_post_and_resolves_once() {
     };
     // A crash here: the reopened store knows the POST may have happened.
     let store = open(&dir).await;
-    let open_intents = store.open_intents().await.expect("open intents");
+    let open_intents = store.open_intents("lab").await.expect("open intents");
     assert_eq!(open_intents, vec![submission.clone()]);
     assert_eq!(
         submission.marker,
@@ -96,8 +100,8 @@ async fn an_intent_is_durable_before_the_post_and_resolves_once() {
         .record_accepted(submission.id, "action-1")
         .await
         .expect("accepted");
-    assert!(store.open_intents().await.expect("open").is_empty());
-    let again = store.record_refused(submission.id, "late").await;
+    assert!(store.open_intents("lab").await.expect("open").is_empty());
+    let again = store.record_refused(submission.id, "late", None).await;
     assert!(
         matches!(again, Err(StoreError::AlreadyResolved { .. })),
         "{again:?}"
@@ -117,7 +121,7 @@ async fn a_refused_submission_is_retried_with_a_new_marker() {
     let target = store.targets(&run_id).await.expect("targets")[0].id;
     let first = store.record_intent(target, 0).await.expect("intent");
     store
-        .record_refused(first.id, "429 TooManyRequests")
+        .record_refused(first.id, "429 TooManyRequests", None)
         .await
         .expect("refused");
     let second = store.record_intent(target, 0).await.expect("intent");

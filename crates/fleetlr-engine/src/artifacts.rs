@@ -1,0 +1,193 @@
+//! Result capture: a completed RunScript or GetFile command's result is downloaded at once
+//! (its link lasts 30 minutes), streamed to the artifact directory under a sanitised name,
+//! hashed, and summarised (a transcript's exit code and output preview).
+
+use std::path::{Path, PathBuf};
+
+use fleetlr_defender::models::ScriptTranscript;
+use fleetlr_defender::{DefenderClient, ResultEncoding};
+use fleetlr_playbook::Command;
+
+use crate::budget::ApiBudget;
+
+/// Characters of script output kept in the outcome record (the whole transcript is the artifact).
+pub const OUTPUT_PREVIEW_CHARS: usize = 2000;
+/// Transcripts larger than this are stored but not parsed for an exit code.
+const MAX_TRANSCRIPT_PARSE_BYTES: u64 = 16 * 1024 * 1024;
+const DOWNLOAD_ATTEMPTS: u32 = 3;
+
+/// What a captured result adds to its command's outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// Relative to the artifact directory, `/`-separated.
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub exit_code: Option<i64>,
+    pub output_preview: Option<String>,
+}
+
+/// Where a result is stored, relative to the artifact root: nothing a device or playbook
+/// supplies can leave `<run>/<device>/`.
+pub fn relative_path(run_id: &str, device_id: &str, call: u32, index: u32, name: &str) -> String {
+    format!(
+        "{}/{}/c{call}-{index}-{}",
+        sanitise(run_id),
+        sanitise(device_id),
+        sanitise(name)
+    )
+}
+
+/// A file name made of `[A-Za-z0-9._-]` only, never starting with a dot, at most 100 chars.
+pub fn sanitise(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let mut clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while clean.starts_with('.') {
+        clean.remove(0);
+    }
+    if clean.len() > 100 {
+        let cut = clean.len() - 100;
+        clean.drain(..cut);
+    }
+    if clean.is_empty() {
+        "result".into()
+    } else {
+        clean
+    }
+}
+
+/// Downloads the result of command `index` of `action_id` into `root`.
+#[allow(clippy::too_many_arguments)] // reason: each is one coordinate of the artifact; a struct would only rename them
+pub async fn capture(
+    client: &DefenderClient,
+    budget: &ApiBudget,
+    root: &Path,
+    run_id: &str,
+    device_id: &str,
+    action_id: &str,
+    call: u32,
+    index: u32,
+    command: &Command,
+) -> Result<Evidence, String> {
+    let name = match command {
+        Command::RunScript { script_name, .. } => format!("{script_name}.transcript.json"),
+        Command::GetFile { path } => format!("{}.gz", sanitise(path)),
+        Command::PutFile { .. } => return Ok(Evidence::default()),
+    };
+    let relative = relative_path(run_id, device_id, call, index, &name);
+    let target = root.join(&relative);
+    let dir = target
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| root.to_path_buf());
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|err| format!("creating artifact directory {}: {err}", dir.display()))?;
+    let mut last_error = String::new();
+    for _ in 0..DOWNLOAD_ATTEMPTS {
+        // A fresh link each attempt: an old one may have expired.
+        let link = budget
+            .call(|| client.live_response_result_link(action_id, index))
+            .await
+            .map_err(|err| format!("getting the result link: {err}"))?;
+        match download(client, &link, &target).await {
+            Ok((bytes, sha256)) => {
+                let mut evidence = Evidence {
+                    path: relative,
+                    sha256,
+                    bytes,
+                    ..Evidence::default()
+                };
+                if matches!(command, Command::RunScript { .. })
+                    && bytes <= MAX_TRANSCRIPT_PARSE_BYTES
+                {
+                    summarise_transcript(&target, &mut evidence).await;
+                }
+                return Ok(evidence);
+            }
+            Err(err) => last_error = err,
+        }
+    }
+    Err(last_error)
+}
+
+/// Streams to a temporary file beside `target`, then renames: a crash never leaves a partial
+/// file under the final name.
+async fn download(
+    client: &DefenderClient,
+    link: &str,
+    target: &PathBuf,
+) -> Result<(u64, String), String> {
+    let partial = target.with_extension("partial");
+    let file = tokio::fs::File::create(&partial)
+        .await
+        .map_err(|err| format!("creating {}: {err}", partial.display()))?;
+    let result = client
+        .download_result(link, tokio::io::BufWriter::new(file), ResultEncoding::AsIs)
+        .await;
+    match result {
+        Ok(download) => {
+            tokio::fs::rename(&partial, target)
+                .await
+                .map_err(|err| format!("storing {}: {err}", target.display()))?;
+            Ok((download.bytes, download.sha256))
+        }
+        Err(err) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            Err(format!("downloading the result: {err}"))
+        }
+    }
+}
+
+async fn summarise_transcript(path: &Path, evidence: &mut Evidence) {
+    let Ok(bytes) = tokio::fs::read(path).await else {
+        return;
+    };
+    let Ok(transcript) = serde_json::from_slice::<ScriptTranscript>(&bytes) else {
+        evidence.output_preview = Some("(the transcript is not the JSON the API documents)".into());
+        return;
+    };
+    evidence.exit_code = transcript.exit_code;
+    let mut preview = transcript.script_output.unwrap_or_default();
+    if let Some(errors) = transcript.script_errors.filter(|e| !e.is_empty()) {
+        preview.push_str("\n[stderr]\n");
+        preview.push_str(&errors);
+    }
+    evidence.output_preview = Some(preview.chars().take(OUTPUT_PREVIEW_CHARS).collect());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_paths_never_leave_the_run_directory() {
+        for hostile in [
+            "../../etc/passwd",
+            "C:\\Windows\\..\\..\\x",
+            "..",
+            "/",
+            "....//a",
+            ".hidden",
+        ] {
+            let relative = relative_path("run", "dev", 0, 1, hostile);
+            assert!(!relative.contains(".."), "{hostile} -> {relative}");
+            assert!(
+                relative.starts_with("run/dev/c0-1-"),
+                "{hostile} -> {relative}"
+            );
+            assert_eq!(relative.matches('/').count(), 2, "{hostile} -> {relative}");
+        }
+        assert_eq!(sanitise("C:\\triage\\out put.zip"), "out_put.zip");
+        assert_eq!(sanitise(""), "result");
+    }
+}

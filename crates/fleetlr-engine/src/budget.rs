@@ -1,0 +1,74 @@
+//! The budget of every endpoint other than `runliveresponse` (machines, machine actions,
+//! result links, cancel, library): 100 calls a minute and 1,500 an hour. fleetlr spends it at an
+//! even rate that fits the hourly limit, with a small burst that fits the minute limit, and
+//! retries calls that meet someone else's 429 or a transient failure.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use fleetlr_defender::Error;
+use governor::clock::Clock;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter, middleware::NoOpMiddleware};
+
+use crate::pacer::{TokioClock, TokioInstant};
+
+/// Attempts of one call before its error is handed to the caller.
+const ATTEMPTS: u32 = 6;
+
+pub struct ApiBudget {
+    limiter: RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>,
+    time_scale: f64,
+}
+
+impl ApiBudget {
+    /// `per_minute` and `per_hour` are the service's limits; `time_scale` speeds up a
+    /// simulated tenant.
+    pub fn new(per_minute: u32, per_hour: u32, time_scale: f64) -> Self {
+        let scale = time_scale.max(1.0);
+        // 90% of the hourly limit, evenly spread, leaves room for jitter and for a burst.
+        let hourly = (f64::from(per_hour.max(1)) * 0.9).max(1.0);
+        let period = Duration::from_secs(3600).div_f64(hourly).div_f64(scale);
+        // A burst of a fifth of the minute limit can never, with the even rate, reach it.
+        let burst = NonZeroU32::new((per_minute / 5).clamp(1, 20)).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
+        Self {
+            limiter: RateLimiter::direct_with_clock(quota, TokioClock),
+            time_scale: scale,
+        }
+    }
+
+    /// Waits for a place in the budget.
+    pub async fn ready(&self) {
+        while let Err(not_until) = self.limiter.check() {
+            tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await;
+        }
+    }
+
+    /// Makes a call inside the budget, retrying 429s (after their `Retry-After`) and transient
+    /// failures with a growing pause. Other errors are returned at once.
+    pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut pause = Duration::from_secs(2);
+        let mut attempt = 1;
+        loop {
+            self.ready().await;
+            match call().await {
+                Err(err) if attempt < ATTEMPTS && (err.is_rate_limited() || err.is_transient()) => {
+                    let wait = err.retry_after().unwrap_or(pause).div_f64(self.time_scale);
+                    tracing::debug!(error = %err, ?wait, attempt, "api call will be retried");
+                    tokio::time::sleep(wait).await;
+                    pause = (pause * 2).min(Duration::from_secs(60));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The numbers the scheduler lives by, per tenant. Every one is configuration: the documented
+//! platform limits are the defaults, and the margins keep fleetlr safely inside them.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// One tenant's limits and scheduling periods, in the tenant's own time (see `time_scale`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// `runliveresponse` calls the API accepts in any sliding `live_response_window`.
+    pub live_response_calls: NonZeroU32,
+    pub live_response_window: Duration,
+    /// Extra spacing between calls (0.05 = 5%) so network jitter cannot put one call too many
+    /// into a window at the service.
+    pub pacing_margin: f64,
+    /// Concurrent Live Response sessions the tenant allows (25 in older docs, 50 in newer).
+    pub max_sessions: u32,
+    /// Sessions fleetlr never uses, left for analysts working in the portal.
+    pub sessions_kept_for_portal: u32,
+    /// Sessions only response runs may use, so a bulk collection can never block them.
+    pub sessions_reserved_for_response: u32,
+    /// Budget for every other endpoint (machines, machine actions, result links, cancel, library).
+    pub api_calls_per_minute: u32,
+    pub api_calls_per_hour: u32,
+    /// How often in-flight actions are polled (batched, one call for up to 50 actions).
+    pub poll_interval: Duration,
+    /// An action still `Pending` after this long means the device is offline: fleetlr cancels it
+    /// (freeing its session slot) and keeps the target in its own queue.
+    pub offline_after: Duration,
+    /// First wait before an offline device is tried again; doubles up to `offline_recheck_max`.
+    pub offline_recheck: Duration,
+    pub offline_recheck_max: Duration,
+    /// Wait before retrying a device that already runs an action fleetlr did not start.
+    pub busy_retry: Duration,
+    /// How long after an uncertain submission its absence from the action list proves it never
+    /// landed (the service needs a moment to list a new action).
+    pub reconcile_settle: Duration,
+    /// Simulated tenants run faster than real time; every period above is divided by this.
+    pub time_scale: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            live_response_calls: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+            live_response_window: Duration::from_secs(60),
+            pacing_margin: 0.05,
+            max_sessions: 25,
+            sessions_kept_for_portal: 0,
+            sessions_reserved_for_response: 3,
+            api_calls_per_minute: 100,
+            api_calls_per_hour: 1500,
+            poll_interval: Duration::from_secs(15),
+            offline_after: Duration::from_secs(10 * 60),
+            offline_recheck: Duration::from_secs(15 * 60),
+            offline_recheck_max: Duration::from_secs(4 * 3600),
+            busy_retry: Duration::from_secs(2 * 60),
+            reconcile_settle: Duration::from_secs(2 * 60),
+            time_scale: 1.0,
+        }
+    }
+}
+
+impl Limits {
+    /// A tenant period in wall-clock time.
+    pub fn wall(&self, period: Duration) -> Duration {
+        period.div_f64(self.time_scale.max(1.0))
+    }
+}

@@ -1,0 +1,142 @@
+//! Turning what an operator targeted (device ids or names, tags, RBAC groups, an OData filter)
+//! into devices, through the Machines API (paged, and batched where the API allows).
+
+use std::collections::BTreeMap;
+
+use fleetlr_defender::DefenderClient;
+use fleetlr_defender::models::{HealthStatus, Machine};
+use fleetlr_defender::odata::{Filter, ODataQuery};
+
+use crate::budget::ApiBudget;
+use crate::control::{ControlError, TargetSpec};
+
+/// Device ids or names per `in (...)` query, well inside URL length limits.
+const PER_QUERY: usize = 50;
+
+/// A device a run will target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: String,
+    pub name: Option<String>,
+    /// Whether MDE reports the sensor as active; an inactive device waits in fleetlr's queue.
+    pub active: bool,
+}
+
+impl From<&Machine> for Device {
+    fn from(machine: &Machine) -> Self {
+        Self {
+            id: machine.id.clone(),
+            name: machine.computer_dns_name.clone(),
+            active: is_active(machine),
+        }
+    }
+}
+
+/// Whether the device can be expected to pick up an action soon. Unknown health counts as
+/// active: the pending-action check catches an offline device anyway.
+pub fn is_active(machine: &Machine) -> bool {
+    !matches!(
+        machine.health_status,
+        Some(
+            HealthStatus::Inactive
+                | HealthStatus::NoSensorData
+                | HealthStatus::NoSensorDataImpairedCommunication
+        )
+    )
+}
+
+/// Resolves `spec` to devices, each once, in a stable order (by id).
+pub async fn resolve(
+    client: &DefenderClient,
+    budget: &ApiBudget,
+    spec: &TargetSpec,
+) -> Result<Vec<Device>, ControlError> {
+    if spec.is_empty() {
+        return Err(ControlError::NoTargets);
+    }
+    let mut found: BTreeMap<String, Device> = BTreeMap::new();
+    let named = |machine: &Machine, wanted: &str| {
+        machine.id.eq_ignore_ascii_case(wanted)
+            || machine
+                .computer_dns_name
+                .as_deref()
+                .is_some_and(|name| name.eq_ignore_ascii_case(wanted))
+    };
+    for batch in spec.devices.chunks(PER_QUERY) {
+        let filter = Filter::is_in("id", batch.iter().map(String::as_str)).or(Filter::is_in(
+            "computerDnsName",
+            batch.iter().map(String::as_str),
+        ));
+        let machines = list(client, budget, filter).await?;
+        if let Some(missing) = batch
+            .iter()
+            .find(|wanted| !machines.iter().any(|m| named(m, wanted)))
+        {
+            return Err(ControlError::UnknownDevice(missing.clone()));
+        }
+        add(&mut found, &machines);
+    }
+    for tag in &spec.tags {
+        add(
+            &mut found,
+            &list(client, budget, Filter::has_tag(tag)).await?,
+        );
+    }
+    for group in &spec.rbac_group_ids {
+        let filter = Filter::raw(format!("rbacGroupId eq {}", group_literal(group)));
+        add(&mut found, &list(client, budget, filter).await?);
+    }
+    if let Some(filter) = &spec.filter {
+        add(
+            &mut found,
+            &list(client, budget, Filter::raw(filter.clone())).await?,
+        );
+    }
+    if found.is_empty() {
+        return Err(ControlError::NoDevicesMatched(describe(spec)));
+    }
+    Ok(found.into_values().collect())
+}
+
+/// RBAC group ids are numbers in the API; anything else is quoted as a string literal.
+fn group_literal(group: &str) -> String {
+    if !group.is_empty() && group.chars().all(|c| c.is_ascii_digit()) {
+        group.to_owned()
+    } else {
+        fleetlr_defender::odata::literal(group)
+    }
+}
+
+async fn list(
+    client: &DefenderClient,
+    budget: &ApiBudget,
+    filter: Filter,
+) -> Result<Vec<Machine>, ControlError> {
+    let query = ODataQuery::new().filter(filter);
+    budget
+        .call(|| client.list_all_machines(&query))
+        .await
+        .map_err(ControlError::Resolve)
+}
+
+fn add(found: &mut BTreeMap<String, Device>, machines: &[Machine]) {
+    for machine in machines {
+        found
+            .entry(machine.id.clone())
+            .or_insert_with(|| Device::from(machine));
+    }
+}
+
+fn describe(spec: &TargetSpec) -> String {
+    let mut parts = Vec::new();
+    if !spec.tags.is_empty() {
+        parts.push(format!("tags {}", spec.tags.join(", ")));
+    }
+    if !spec.rbac_group_ids.is_empty() {
+        parts.push(format!("RBAC groups {}", spec.rbac_group_ids.join(", ")));
+    }
+    if let Some(filter) = &spec.filter {
+        parts.push(format!("filter `{filter}`"));
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,1052 @@
+//! One tenant's scheduler loop: it owns the tenant's session slots and call pacer, submits due
+//! targets (response first, then fairly), polls in-flight actions in batches, withdraws actions
+//! that offline devices never pick up, reconciles uncertain submissions, re-checks offline
+//! devices, expires and cancels, and closes runs. Everything it decides is written to the store
+//! first, so after a crash `Worker::resume` rebuilds the same picture from SQLite.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use chrono::Utc;
+use fleetlr_defender::DefenderClient;
+use fleetlr_defender::models::{ActionStatus, LiveResponseRequest, MachineAction};
+use fleetlr_defender::odata::{Filter, ODataQuery};
+use fleetlr_playbook::{Catalogue, CompiledPlaybook, ParamValue, RenderedCall, TemplateContext};
+use fleetlr_store::{
+    CallEnd, Priority, Run, RunState, Store, Submission, Target, TargetState, parse_stamp,
+};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::artifacts;
+use crate::budget::ApiBudget;
+use crate::fairness::FairQueue;
+use crate::limits::Limits;
+use crate::outcome::{self, Next};
+use crate::pacer::CallPacer;
+use crate::playbooks::facts_from_json;
+use crate::reconcile::{ListedAction, Verdict, reconcile};
+use crate::slots::SessionSlots;
+
+/// Finished targets needed before the circuit breaker judges a run.
+const BREAKER_MIN_SAMPLE: u64 = 5;
+/// Due targets fetched per run when looking for the next submission.
+const CANDIDATES_PER_RUN: u32 = 64;
+/// Longest the loop sleeps without a reason to wake.
+const IDLE_TICK: Duration = Duration::from_secs(5);
+
+/// A tenant as the engine drives it.
+pub(crate) struct Tenant {
+    pub name: String,
+    pub client: DefenderClient,
+    pub limits: Limits,
+    pub budget: ApiBudget,
+    pub pacer: CallPacer,
+    pub wake: Notify,
+    /// Set once the state in SQLite has been loaded after start-up.
+    pub ready: AtomicBool,
+}
+
+impl Tenant {
+    pub fn new(name: String, client: DefenderClient, limits: Limits) -> Self {
+        let budget = ApiBudget::new(
+            limits.api_calls_per_minute,
+            limits.api_calls_per_hour,
+            limits.time_scale,
+        );
+        let pacer = CallPacer::new(
+            limits.live_response_calls,
+            limits.wall(limits.live_response_window),
+            limits.pacing_margin,
+        );
+        Self {
+            name,
+            client,
+            limits,
+            budget,
+            pacer,
+            wake: Notify::new(),
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+/// An accepted action fleetlr waits on.
+struct Flight {
+    submission_id: i64,
+    target_id: i64,
+    run_id: String,
+    device_id: String,
+    action_id: String,
+    call_index: u32,
+    watched_since: Instant,
+    cancel_sent: bool,
+}
+
+/// A run's compiled playbook and bound values, kept while the run is open.
+struct Plan {
+    run: Run,
+    compiled: Arc<CompiledPlaybook>,
+    params: Arc<BTreeMap<String, ParamValue>>,
+    alert: Option<Arc<BTreeMap<String, String>>>,
+}
+
+impl Plan {
+    fn load(run: Run) -> Result<Self, String> {
+        let catalogue = Catalogue {
+            files: facts_from_json(&run.library),
+            ..Catalogue::new("the run's library snapshot")
+        };
+        let compiled = fleetlr_playbook::load(&run.playbook_name, &run.playbook_source, &catalogue)
+            .map_err(|problems| format!("the stored playbook no longer compiles:\n{problems}"))?;
+        let supplied: BTreeMap<String, String> = run
+            .parameters
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                )
+            })
+            .collect();
+        let params = compiled.bind_parameters(&supplied).map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        let alert = run.alert.as_ref().and_then(|alert| {
+            serde_json::from_value::<BTreeMap<String, String>>(alert.clone()).ok()
+        });
+        Ok(Self {
+            run,
+            compiled: Arc::new(compiled),
+            params: Arc::new(params),
+            alert: alert.map(Arc::new),
+        })
+    }
+
+    fn render(&self, target: &Target) -> Result<Vec<RenderedCall>, String> {
+        render(
+            &self.compiled,
+            &self.params,
+            self.alert.as_deref(),
+            &self.run.id,
+            target,
+        )
+    }
+
+    fn is_cancelling(&self) -> bool {
+        self.run.state == RunState::Cancelling
+    }
+}
+
+fn render(
+    compiled: &CompiledPlaybook,
+    params: &BTreeMap<String, ParamValue>,
+    alert: Option<&BTreeMap<String, String>>,
+    run_id: &str,
+    target: &Target,
+) -> Result<Vec<RenderedCall>, String> {
+    let ctx = TemplateContext {
+        run_id,
+        device_id: &target.device_id,
+        device_name: target.device_name.as_deref().unwrap_or(&target.device_id),
+        params,
+        alert,
+    };
+    fleetlr_playbook::render(compiled, &ctx).map_err(|err| err.to_string())
+}
+
+pub(crate) struct Worker {
+    tenant: Arc<Tenant>,
+    store: Store,
+    artifacts: PathBuf,
+    stop: CancellationToken,
+    flights: HashMap<String, Flight>,
+    uncertain: Vec<Submission>,
+    /// Devices with an action fleetlr started and has not finished recording.
+    busy: HashSet<String>,
+    slots: SessionSlots,
+    fair: FairQueue<String>,
+    plans: HashMap<String, Plan>,
+    next_poll: Instant,
+    quiet_polls: u32,
+    finishing: JoinSet<String>,
+    wake_at: Instant,
+}
+
+impl Worker {
+    pub fn new(
+        tenant: Arc<Tenant>,
+        store: Store,
+        artifacts: PathBuf,
+        stop: CancellationToken,
+    ) -> Self {
+        let limits = &tenant.limits;
+        let slots = SessionSlots::new(
+            limits.max_sessions as usize,
+            limits.sessions_kept_for_portal as usize,
+            limits.sessions_reserved_for_response as usize,
+        );
+        Self {
+            tenant,
+            store,
+            artifacts,
+            stop,
+            flights: HashMap::new(),
+            uncertain: Vec::new(),
+            busy: HashSet::new(),
+            slots,
+            fair: FairQueue::default(),
+            plans: HashMap::new(),
+            next_poll: Instant::now(),
+            quiet_polls: 0,
+            finishing: JoinSet::new(),
+            wake_at: Instant::now(),
+        }
+    }
+
+    fn wall(&self, period: Duration) -> Duration {
+        self.tenant.limits.wall(period)
+    }
+
+    /// Loads what a previous process left in flight or uncertain, then schedules until stopped.
+    pub async fn run(mut self, grace: Arc<std::sync::Mutex<Duration>>) {
+        while let Err(err) = self.resume().await {
+            tracing::error!(tenant = %self.tenant.name, error = %err, "loading scheduler state failed; retrying");
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+        self.tenant.ready.store(true, Ordering::SeqCst);
+        while !self.stop.is_cancelled() {
+            self.wake_at = Instant::now() + IDLE_TICK;
+            if let Err(err) = self.tick().await {
+                tracing::error!(tenant = %self.tenant.name, error = %err, "scheduler step failed; retrying");
+                self.wake_at = Instant::now() + Duration::from_secs(1);
+            }
+            tokio::select! {
+                () = self.stop.cancelled() => {}
+                () = self.tenant.wake.notified() => {}
+                () = tokio::time::sleep_until(self.wake_at) => {}
+                Some(done) = self.finishing.join_next(), if !self.finishing.is_empty() => self.finished(done),
+            }
+        }
+        // Stop: no more submissions; let result captures in progress end within the grace period.
+        let grace = *grace.lock().unwrap_or_else(|p| p.into_inner());
+        let deadline = Instant::now() + grace;
+        while !self.finishing.is_empty() {
+            match tokio::time::timeout_at(deadline, self.finishing.join_next()).await {
+                Ok(Some(done)) => self.finished(done),
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(tenant = %self.tenant.name, "result captures still running at shutdown; they resume at the next start");
+                    self.finishing.abort_all();
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn resume(&mut self) -> fleetlr_store::Result<()> {
+        self.flights.clear();
+        self.busy.clear();
+        let name = self.tenant.name.clone();
+        for submission in self.store.in_flight(&name).await? {
+            let Some(action_id) = submission.machine_action_id.clone() else {
+                continue;
+            };
+            self.slots.occupy();
+            self.busy.insert(submission.device_id.clone());
+            self.flights.insert(
+                action_id.clone(),
+                Flight {
+                    submission_id: submission.id,
+                    target_id: submission.target_id,
+                    run_id: submission.run_id.clone(),
+                    device_id: submission.device_id.clone(),
+                    action_id,
+                    call_index: submission.call_index,
+                    watched_since: Instant::now(),
+                    cancel_sent: false,
+                },
+            );
+        }
+        self.uncertain = self.store.open_intents(&name).await?;
+        for submission in &self.uncertain {
+            // An uncertain POST may hold a session; count it until reconciled.
+            self.slots.occupy();
+            self.busy.insert(submission.device_id.clone());
+        }
+        if !self.flights.is_empty() || !self.uncertain.is_empty() {
+            tracing::info!(tenant = %name, in_flight = self.flights.len(), uncertain = self.uncertain.len(), "resumed scheduler state");
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, done: Result<String, tokio::task::JoinError>) {
+        match done {
+            Ok(device_id) => {
+                self.busy.remove(&device_id);
+            }
+            Err(err) => {
+                // The flight stays recorded as in flight; a restart picks it up again.
+                tracing::error!(tenant = %self.tenant.name, error = %err, "result capture task failed");
+            }
+        }
+        self.tenant.wake.notify_one();
+    }
+
+    fn wake_within(&mut self, wait: Duration) {
+        self.wake_at = self.wake_at.min(Instant::now() + wait);
+    }
+
+    async fn tick(&mut self) -> fleetlr_store::Result<()> {
+        self.refresh_runs().await?;
+        self.reconcile_uncertain().await?;
+        if Instant::now() >= self.next_poll && !self.flights.is_empty() {
+            self.poll().await?;
+        }
+        if !self.flights.is_empty() {
+            let until_poll = self.next_poll.saturating_duration_since(Instant::now());
+            self.wake_within(until_poll);
+        }
+        self.recheck_offline().await?;
+        self.submit().await?;
+        Ok(())
+    }
+
+    /// Loads open runs, applies their controls (expiry, cancellation, breaker, canary) and
+    /// closes the ones whose targets have all ended.
+    async fn refresh_runs(&mut self) -> fleetlr_store::Result<()> {
+        let runs = self.store.open_runs(&self.tenant.name).await?;
+        let open: HashSet<String> = runs.iter().map(|r| r.id.clone()).collect();
+        let closed: Vec<String> = self
+            .plans
+            .keys()
+            .filter(|id| !open.contains(*id))
+            .cloned()
+            .collect();
+        for id in closed {
+            self.plans.remove(&id);
+            self.fair.remove(&id);
+        }
+        for run in runs {
+            let id = run.id.clone();
+            match self.plans.get_mut(&id) {
+                Some(plan) => plan.run = run,
+                None => match Plan::load(run) {
+                    Ok(plan) => {
+                        self.fair.add(id.clone(), plan.run.priority);
+                        self.plans.insert(id.clone(), plan);
+                    }
+                    Err(reason) => {
+                        tracing::error!(run = %id, %reason, "run cannot be scheduled");
+                        self.store
+                            .set_run_state(&id, RunState::Paused, &reason)
+                            .await?;
+                        continue;
+                    }
+                },
+            }
+            self.control_run(&id).await?;
+        }
+        Ok(())
+    }
+
+    async fn control_run(&mut self, run_id: &str) -> fleetlr_store::Result<()> {
+        let Some(plan) = self.plans.get(run_id) else {
+            return Ok(());
+        };
+        let run = plan.run.clone();
+        if run.state == RunState::Queued {
+            self.store
+                .set_run_state(run_id, RunState::Running, "scheduling started")
+                .await?;
+        }
+        let expired = parse_stamp(&run.expires_at).is_some_and(|at| at <= Utc::now());
+        if run.state == RunState::Cancelling {
+            self.end_queued(run_id, TargetState::Cancelled).await?;
+        } else if expired {
+            self.end_queued(run_id, TargetState::Expired).await?;
+        }
+        let counts: HashMap<TargetState, u64> = self
+            .store
+            .target_counts(run_id)
+            .await?
+            .into_iter()
+            .collect();
+        let count = |state| counts.get(&state).copied().unwrap_or(0);
+        let open = counts
+            .iter()
+            .filter(|(state, _)| !state.is_final())
+            .map(|(_, n)| n)
+            .sum::<u64>();
+        if open == 0 {
+            let (state, reason) = if run.state == RunState::Cancelling {
+                (RunState::Cancelled, "every target ended")
+            } else {
+                (RunState::Finished, "every target ended")
+            };
+            self.store.set_run_state(run_id, state, reason).await?;
+            return Ok(());
+        }
+        if run.state != RunState::Running && run.state != RunState::Queued {
+            return Ok(());
+        }
+        let bad = count(TargetState::Failed) + count(TargetState::TimedOut);
+        let ended = counts
+            .iter()
+            .filter(|(state, _)| state.is_final())
+            .map(|(_, n)| n)
+            .sum::<u64>();
+        if let Some(limit) = run.max_failure_percent
+            && ended >= BREAKER_MIN_SAMPLE
+            && bad * 100 > u64::from(limit) * ended
+        {
+            let reason = format!(
+                "circuit breaker: {bad} of {ended} ended targets failed or timed out, over the run's limit of {limit}%; resume to continue without it, or cancel"
+            );
+            self.store
+                .set_run_state(run_id, RunState::Paused, &reason)
+                .await?;
+            return Ok(());
+        }
+        if let Some(canary) = run.canary.filter(|n| *n > 0) {
+            let canaries = self.store.first_targets(run_id, canary).await?;
+            let all_ended = canaries.iter().all(|t| t.state.is_final());
+            let failed = canaries
+                .iter()
+                .filter(|t| matches!(t.state, TargetState::Failed | TargetState::TimedOut))
+                .count();
+            if all_ended && failed > 0 {
+                let reason = format!(
+                    "canary: {failed} of the first {} targets failed; resume to run the rest anyway, or cancel",
+                    canaries.len()
+                );
+                self.store
+                    .set_run_state(run_id, RunState::Paused, &reason)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends every queued target of a run (no action in flight) as cancelled or expired, with an
+    /// outcome for each command it will now never run.
+    async fn end_queued(&mut self, run_id: &str, state: TargetState) -> fleetlr_store::Result<()> {
+        let (kind, reason) = match state {
+            TargetState::Cancelled => (
+                fleetlr_store::OutcomeKind::Cancelled,
+                "the run was cancelled before this device's commands were sent",
+            ),
+            _ => (
+                fleetlr_store::OutcomeKind::Expired,
+                "the device did not come online before the run expired",
+            ),
+        };
+        let far = Utc::now() + chrono::TimeDelta::days(36_500);
+        for queued in [TargetState::Pending, TargetState::WaitingOffline] {
+            loop {
+                let targets = self.store.due_targets(run_id, queued, far, 500).await?;
+                if targets.is_empty() {
+                    break;
+                }
+                for target in targets {
+                    let outcomes = match self.plans.get(run_id).map(|plan| plan.render(&target)) {
+                        Some(Ok(calls)) => {
+                            outcome::unrun(&calls, target.call_index, kind, kind, Some(reason))
+                        }
+                        _ => Vec::new(),
+                    };
+                    self.store
+                        .end_target(target.id, state, reason, &outcomes)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves submissions whose answer was lost, by looking for their marker in the device's
+    /// machine actions once the service has had time to list them.
+    async fn reconcile_uncertain(&mut self) -> fleetlr_store::Result<()> {
+        if self.uncertain.is_empty() {
+            return Ok(());
+        }
+        let settle = self.wall(self.tenant.limits.reconcile_settle);
+        let mut still = Vec::new();
+        for submission in std::mem::take(&mut self.uncertain) {
+            let intended_at: SystemTime = parse_stamp(&submission.intended_at)
+                .map(SystemTime::from)
+                .unwrap_or_else(SystemTime::now);
+            let waited = SystemTime::now()
+                .duration_since(intended_at)
+                .unwrap_or_default();
+            if waited < settle {
+                self.wake_within(settle - waited);
+                still.push(submission);
+                continue;
+            }
+            let query = ODataQuery::new()
+                .filter(Filter::eq("machineId", &submission.device_id))
+                .top(200);
+            let client = &self.tenant.client;
+            let listed = match self
+                .tenant
+                .budget
+                .call(|| client.list_machine_actions(&query))
+                .await
+            {
+                Ok(page) => page.value,
+                Err(err) => {
+                    tracing::warn!(marker = %submission.marker, error = %err, "could not list actions to reconcile a submission; will retry");
+                    self.wake_within(Duration::from_secs(1).max(settle / 4));
+                    still.push(submission);
+                    continue;
+                }
+            };
+            let listed_at = SystemTime::now();
+            let listed: Vec<ListedAction> = listed
+                .into_iter()
+                .map(|action| ListedAction {
+                    id: action.id,
+                    comment: action.requestor_comment,
+                })
+                .collect();
+            match reconcile(&submission.marker, intended_at, listed_at, &listed, settle) {
+                Verdict::Landed { action_id } => {
+                    tracing::info!(marker = %submission.marker, %action_id, "uncertain submission had landed; tracking it");
+                    self.store
+                        .record_accepted(submission.id, &action_id)
+                        .await?;
+                    self.flights.insert(
+                        action_id.clone(),
+                        Flight {
+                            submission_id: submission.id,
+                            target_id: submission.target_id,
+                            run_id: submission.run_id.clone(),
+                            device_id: submission.device_id.clone(),
+                            action_id,
+                            call_index: submission.call_index,
+                            watched_since: Instant::now(),
+                            cancel_sent: false,
+                        },
+                    );
+                    self.next_poll = Instant::now();
+                }
+                Verdict::NeverLanded => {
+                    tracing::info!(marker = %submission.marker, "uncertain submission never landed; it will be sent again");
+                    self.store
+                        .record_refused(
+                            submission.id,
+                            "the request never reached the service",
+                            None,
+                        )
+                        .await?;
+                    self.slots.release();
+                    self.busy.remove(&submission.device_id);
+                }
+                Verdict::TooSoon => {
+                    self.wake_within(settle);
+                    still.push(submission);
+                }
+            }
+        }
+        self.uncertain = still;
+        Ok(())
+    }
+
+    /// Polls every in-flight action (batched), hands final ones to result capture, and
+    /// withdraws actions that offline devices have not picked up.
+    async fn poll(&mut self) -> fleetlr_store::Result<()> {
+        let ids: Vec<String> = self.flights.keys().cloned().collect();
+        let tenant = self.tenant.clone();
+        let client = &tenant.client;
+        let actions = match tenant
+            .budget
+            .call(|| client.machine_actions_by_ids(&ids))
+            .await
+        {
+            Ok(actions) => actions,
+            Err(err) => {
+                tracing::warn!(tenant = %self.tenant.name, error = %err, "polling actions failed; will retry");
+                self.next_poll = Instant::now() + self.wall(self.tenant.limits.poll_interval);
+                return Ok(());
+            }
+        };
+        let mut changed = false;
+        let offline_after = self.wall(self.tenant.limits.offline_after);
+        for action in actions {
+            if action.status.is_final() {
+                changed = true;
+                self.land(action);
+                continue;
+            }
+            let Some(flight) = self.flights.get_mut(&action.id) else {
+                continue;
+            };
+            let cancelling = self
+                .plans
+                .get(&flight.run_id)
+                .is_some_and(Plan::is_cancelling);
+            let unpicked = action.status == ActionStatus::Pending
+                && flight.watched_since.elapsed() >= offline_after;
+            if action.status != ActionStatus::Pending {
+                flight.watched_since = Instant::now();
+            }
+            if (cancelling || unpicked) && !flight.cancel_sent {
+                flight.cancel_sent = true;
+                changed = true;
+                let comment = if cancelling {
+                    "fleetlr: the run was cancelled"
+                } else {
+                    "fleetlr: the device did not pick this up; fleetlr queues it until the device is back"
+                };
+                let action_id = action.id.clone();
+                match tenant
+                    .budget
+                    .call(|| client.cancel_machine_action(&action_id, comment))
+                    .await
+                {
+                    Ok(cancelled) if cancelled.status.is_final() => self.land(cancelled),
+                    Ok(_) => {}
+                    // A 400 means it became final meanwhile; the next poll shows how it ended.
+                    Err(err) => {
+                        tracing::debug!(action = %action.id, error = %err, "cancel refused")
+                    }
+                }
+            }
+        }
+        self.quiet_polls = if changed {
+            0
+        } else {
+            (self.quiet_polls + 1).min(2)
+        };
+        // Adaptive: every quiet poll doubles the interval, up to four times the configured one.
+        let interval = self.wall(self.tenant.limits.poll_interval) * (1 << self.quiet_polls);
+        self.next_poll = Instant::now() + interval;
+        Ok(())
+    }
+
+    /// An action ended: its session is free; its results are captured and recorded in the
+    /// background (the device stays busy until then).
+    fn land(&mut self, action: MachineAction) {
+        let Some(flight) = self.flights.remove(&action.id) else {
+            return;
+        };
+        self.slots.release();
+        let Some(plan) = self.plans.get(&flight.run_id) else {
+            // The run is closed (cannot be, while a target is in flight); keep the device
+            // busy so nothing else is sent to it before a restart sorts it out.
+            tracing::error!(run = %flight.run_id, action = %action.id, "finished action of a run that is not open");
+            return;
+        };
+        let job = Finish {
+            client: self.tenant.client.clone(),
+            store: self.store.clone(),
+            tenant: self.tenant.clone(),
+            artifacts: self.artifacts.clone(),
+            compiled: plan.compiled.clone(),
+            params: plan.params.clone(),
+            alert: plan.alert.clone(),
+            cancelling: plan.is_cancelling(),
+            flight,
+            action,
+        };
+        self.finishing.spawn(job.run());
+    }
+
+    /// Moves offline targets whose re-check is due back into the queue when MDE reports their
+    /// sensor active, one batched Machines query for all of them.
+    async fn recheck_offline(&mut self) -> fleetlr_store::Result<()> {
+        let now = Utc::now();
+        let mut due: Vec<Target> = Vec::new();
+        for (id, plan) in &self.plans {
+            if plan.run.state == RunState::Running {
+                due.extend(
+                    self.store
+                        .due_targets(id, TargetState::WaitingOffline, now, 200)
+                        .await?,
+                );
+            }
+        }
+        if due.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = due.iter().map(|t| t.device_id.as_str()).collect();
+        let mut active: HashSet<String> = HashSet::new();
+        for batch in ids.chunks(50) {
+            let query = ODataQuery::new().filter(Filter::is_in("id", batch.iter().copied()));
+            let client = &self.tenant.client;
+            match self
+                .tenant
+                .budget
+                .call(|| client.list_all_machines(&query))
+                .await
+            {
+                Ok(machines) => active.extend(
+                    machines
+                        .iter()
+                        .filter(|m| crate::targets::is_active(m))
+                        .map(|m| m.id.clone()),
+                ),
+                Err(err) => {
+                    tracing::warn!(tenant = %self.tenant.name, error = %err, "re-checking offline devices failed; will retry");
+                    self.wake_within(Duration::from_secs(1));
+                    return Ok(());
+                }
+            }
+        }
+        for target in due {
+            if active.contains(&target.device_id) {
+                self.store
+                    .defer_target(
+                        target.id,
+                        TargetState::Pending,
+                        None,
+                        "the device reports as active again",
+                    )
+                    .await?;
+            } else {
+                let retry_at = Utc::now() + self.offline_backoff(target.offline_count + 1);
+                self.store
+                    .defer_target(
+                        target.id,
+                        TargetState::WaitingOffline,
+                        Some(retry_at),
+                        "the device still reports as inactive",
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn offline_backoff(&self, times_offline: u32) -> chrono::TimeDelta {
+        offline_backoff(&self.tenant.limits, times_offline)
+    }
+
+    /// Submits due targets while a session slot and the call pacer allow: response runs first,
+    /// runs of one priority in turn, one action per device.
+    async fn submit(&mut self) -> fleetlr_store::Result<()> {
+        let mut candidates: HashMap<String, VecDeque<Target>> = HashMap::new();
+        let mut fetched: HashSet<String> = HashSet::new();
+        loop {
+            if !self.slots.available(Priority::Response) {
+                return Ok(());
+            }
+            // Fetch the due targets of runs that may start now (lazily, once per tick).
+            for (id, plan) in &self.plans {
+                if plan.run.state != RunState::Running && plan.run.state != RunState::Queued {
+                    continue;
+                }
+                if !self.slots.available(plan.run.priority) || !fetched.insert(id.clone()) {
+                    continue;
+                }
+                let mut due = self
+                    .store
+                    .due_targets(id, TargetState::Pending, Utc::now(), CANDIDATES_PER_RUN)
+                    .await?;
+                if let Some(canary) = plan.run.canary.filter(|n| *n > 0) {
+                    let canaries = self.store.first_targets(id, canary).await?;
+                    if !canaries.iter().all(|t| t.state.is_final()) {
+                        due.retain(|t| canaries.iter().any(|c| c.id == t.id));
+                    }
+                }
+                due.retain(|t| !self.busy.contains(&t.device_id));
+                candidates.insert(id.clone(), due.into());
+            }
+            let slots = &self.slots;
+            let Some((run_id, priority)) = self.fair.next(
+                |id| candidates.get(id).is_some_and(|due| !due.is_empty()),
+                |priority| slots.available(priority),
+            ) else {
+                self.wake_for_next_due().await?;
+                return Ok(());
+            };
+            if let Err(wait) = self.tenant.pacer.try_take() {
+                self.wake_within(wait);
+                return Ok(());
+            }
+            let Some(target) = candidates.get_mut(&run_id).and_then(VecDeque::pop_front) else {
+                continue;
+            };
+            if self.busy.contains(&target.device_id) {
+                continue;
+            }
+            // Two runs may target the same device; only one action at a time.
+            for due in candidates.values_mut() {
+                due.retain(|t| t.device_id != target.device_id);
+            }
+            self.slots.try_acquire(priority);
+            self.submit_one(&run_id, target).await?;
+        }
+    }
+
+    /// Sleeps no longer than until the earliest deferred target is due.
+    async fn wake_for_next_due(&mut self) -> fleetlr_store::Result<()> {
+        // Deferred targets are re-read every idle tick; nothing finer is needed for waits
+        // measured in minutes. For sped-up tenants, tick faster.
+        let tick = self.wall(IDLE_TICK * 6).min(IDLE_TICK);
+        self.wake_within(tick);
+        Ok(())
+    }
+
+    async fn submit_one(&mut self, run_id: &str, target: Target) -> fleetlr_store::Result<()> {
+        let Some(plan) = self.plans.get(run_id) else {
+            self.slots.release();
+            return Ok(());
+        };
+        let calls = match plan.render(&target) {
+            Ok(calls) => calls,
+            Err(reason) => {
+                self.slots.release();
+                return self
+                    .store
+                    .end_target(target.id, TargetState::Failed, &reason, &[])
+                    .await;
+            }
+        };
+        let Some(call) = calls.get(target.call_index as usize) else {
+            self.slots.release();
+            return self
+                .store
+                .end_target(target.id, TargetState::Succeeded, "no calls left", &[])
+                .await;
+        };
+        let submission = self
+            .store
+            .record_intent(target.id, target.call_index)
+            .await?;
+        self.busy.insert(target.device_id.clone());
+        let comment = format!(
+            "{} started by {} via fleetlr ({})",
+            submission.marker, plan.run.started_by, plan.run.playbook_name
+        );
+        let request =
+            LiveResponseRequest::new(comment, call.commands.iter().map(api_command).collect());
+        let answer = self
+            .tenant
+            .client
+            .run_live_response(&target.device_id, &request)
+            .await;
+        let limits = &self.tenant.limits;
+        match answer {
+            Ok(action) => {
+                self.store
+                    .record_accepted(submission.id, &action.id)
+                    .await?;
+                self.flights.insert(
+                    action.id.clone(),
+                    Flight {
+                        submission_id: submission.id,
+                        target_id: target.id,
+                        run_id: run_id.to_owned(),
+                        device_id: target.device_id.clone(),
+                        action_id: action.id,
+                        call_index: target.call_index,
+                        watched_since: Instant::now(),
+                        cancel_sent: false,
+                    },
+                );
+                if self.flights.len() == 1 {
+                    self.next_poll = Instant::now() + self.wall(limits.poll_interval);
+                }
+                return Ok(());
+            }
+            Err(err) if err.is_transient() => {
+                // It may or may not have landed: never send it again blindly.
+                tracing::warn!(marker = %submission.marker, error = %err, "submission answer lost; reconciling");
+                let settle = self.wall(limits.reconcile_settle);
+                self.uncertain.push(submission);
+                self.wake_within(settle);
+                return Ok(());
+            }
+            Err(err) => {
+                self.slots.release();
+                self.busy.remove(&target.device_id);
+                let refusal = err.to_string();
+                if err.is_rate_limited() {
+                    // Someone else spent the budget: wait as told; this is never a failure.
+                    let wait = err
+                        .retry_after()
+                        .unwrap_or(limits.live_response_window)
+                        .div_f64(limits.time_scale.max(1.0));
+                    self.tenant.pacer.hold_for(wait);
+                    self.store
+                        .record_refused(submission.id, &refusal, None)
+                        .await?;
+                } else if err.is_busy() {
+                    let retry_at = Utc::now() + to_delta(self.wall(limits.busy_retry));
+                    self.store
+                        .record_refused(submission.id, &refusal, Some(retry_at))
+                        .await?;
+                } else if err.is_token_failure() || err.is_unauthorized() {
+                    tracing::error!(tenant = %self.tenant.name, error = %err, "the tenant refuses fleetlr's credentials; submissions wait");
+                    let wait = self.wall(Duration::from_secs(60));
+                    self.tenant.pacer.hold_for(wait);
+                    self.store
+                        .record_refused(submission.id, &refusal, Some(Utc::now() + to_delta(wait)))
+                        .await?;
+                } else {
+                    // The request itself was refused (bad device, disallowed, bad command):
+                    // trying again would get the same answer.
+                    self.store
+                        .record_refused(submission.id, &refusal, None)
+                        .await?;
+                    let outcomes = outcome::unrun(
+                        &calls,
+                        target.call_index,
+                        fleetlr_store::OutcomeKind::Failed,
+                        fleetlr_store::OutcomeKind::NotExecuted,
+                        Some(&refusal),
+                    );
+                    let call_outcomes: Vec<_> = outcomes
+                        .into_iter()
+                        .filter(|o| o.call_index == target.call_index)
+                        .collect();
+                    self.store
+                        .end_target(target.id, TargetState::Failed, &refusal, &call_outcomes)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn offline_backoff(limits: &Limits, times_offline: u32) -> chrono::TimeDelta {
+    let doublings = times_offline.saturating_sub(1).min(16);
+    let wait = limits
+        .offline_recheck
+        .saturating_mul(1 << doublings)
+        .min(limits.offline_recheck_max);
+    to_delta(limits.wall(wait))
+}
+
+fn to_delta(duration: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+fn api_command(command: &fleetlr_playbook::RenderedCommand) -> fleetlr_defender::models::Command {
+    use fleetlr_defender::models::Command as Api;
+    match &command.command {
+        fleetlr_playbook::Command::PutFile { file_name } => Api::put_file(file_name.clone()),
+        fleetlr_playbook::Command::RunScript { script_name, args } => {
+            Api::run_script(script_name.clone(), args.clone())
+        }
+        fleetlr_playbook::Command::GetFile { path } => Api::get_file(path.clone()),
+    }
+}
+
+/// Recording how one action ended, off the scheduler loop (downloads can be large).
+struct Finish {
+    client: DefenderClient,
+    store: Store,
+    tenant: Arc<Tenant>,
+    artifacts: PathBuf,
+    compiled: Arc<CompiledPlaybook>,
+    params: Arc<BTreeMap<String, ParamValue>>,
+    alert: Option<Arc<BTreeMap<String, String>>>,
+    cancelling: bool,
+    flight: Flight,
+    action: MachineAction,
+}
+
+impl Finish {
+    /// Returns the device, which is free again once this is recorded.
+    async fn run(self) -> String {
+        let device = self.flight.device_id.clone();
+        if let Err(err) = self.record().await {
+            // Left in flight in the store: the next start polls it and records it again.
+            tracing::error!(action = %self.flight.action_id, error = %err, "recording a finished action failed");
+        }
+        device
+    }
+
+    async fn record(&self) -> fleetlr_store::Result<()> {
+        let flight = &self.flight;
+        let target = self.store.target(flight.target_id).await?;
+        let calls = match render(
+            &self.compiled,
+            &self.params,
+            self.alert.as_deref(),
+            &flight.run_id,
+            &target,
+        ) {
+            Ok(calls) => calls,
+            Err(reason) => {
+                tracing::error!(run = %flight.run_id, %reason, "cannot render the call again to record it");
+                Vec::new()
+            }
+        };
+        let (mut outcomes, next) =
+            outcome::judge(&calls, flight.call_index, &self.action, self.cancelling);
+        if next == Next::DeviceOffline {
+            // Nothing ran: the withdrawal is in the event log, the commands get their outcomes
+            // when the device is back.
+            outcomes.clear();
+        }
+        let call = calls.get(flight.call_index as usize);
+        for outcome in &mut outcomes {
+            let command = call.and_then(|c| c.commands.get(outcome.command_index as usize));
+            let Some(command) = command else { continue };
+            if outcome.outcome != fleetlr_store::OutcomeKind::Completed
+                || matches!(command.command, fleetlr_playbook::Command::PutFile { .. })
+            {
+                continue;
+            }
+            match artifacts::capture(
+                &self.client,
+                &self.tenant.budget,
+                &self.artifacts,
+                &flight.run_id,
+                &flight.device_id,
+                &flight.action_id,
+                flight.call_index,
+                outcome.command_index,
+                &command.command,
+            )
+            .await
+            {
+                Ok(evidence) => {
+                    outcome.exit_code = evidence.exit_code;
+                    outcome.output_preview = evidence.output_preview;
+                    outcome.artifact_path = Some(evidence.path);
+                    outcome.artifact_sha256 = Some(evidence.sha256);
+                    outcome.artifact_bytes = Some(evidence.bytes);
+                }
+                Err(error) => outcome.errors.push(format!("result not captured: {error}")),
+            }
+        }
+        let end = match next {
+            Next::Continue { next_call } => CallEnd::Continue { next_call },
+            Next::Ends(state) => CallEnd::Ends(state),
+            Next::DeviceOffline => CallEnd::DeviceOffline {
+                retry_at: Utc::now()
+                    + offline_backoff(&self.tenant.limits, target.offline_count + 1),
+            },
+        };
+        self.store
+            .finish_call(
+                flight.submission_id,
+                self.action.status.as_str(),
+                &outcomes,
+                &end,
+            )
+            .await?;
+        self.tenant.wake.notify_one();
+        Ok(())
+    }
+}
