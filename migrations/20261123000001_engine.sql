@@ -35,6 +35,8 @@ CREATE TABLE command_outcomes (
     artifact_sha256 TEXT,
     artifact_bytes  INTEGER CHECK (artifact_bytes >= 0),
     recorded_at     TEXT NOT NULL,
-    UNIQUE (submission_id, command_index)
+    -- A submission records its own call's commands and, when the target ends there, those of
+    -- the calls that will now never be sent.
+    UNIQUE (submission_id, call_index, command_index)
 );
 CREATE INDEX command_outcomes_by_target ON command_outcomes (target_id, id);

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real simulator (and, as they land, the client and daemon) over real HTTPS.
 
 mod client;
+mod engine;
 mod library_sync;
 mod simulator;

@@ -912,12 +912,8 @@ impl Worker {
                         fleetlr_store::OutcomeKind::NotExecuted,
                         Some(&refusal),
                     );
-                    let call_outcomes: Vec<_> = outcomes
-                        .into_iter()
-                        .filter(|o| o.call_index == target.call_index)
-                        .collect();
                     self.store
-                        .end_target(target.id, TargetState::Failed, &refusal, &call_outcomes)
+                        .end_target(target.id, TargetState::Failed, &refusal, &outcomes)
                         .await?;
                 }
             }
@@ -1029,6 +1025,24 @@ impl Finish {
                 }
                 Err(error) => outcome.errors.push(format!("result not captured: {error}")),
             }
+        }
+        if let Next::Ends(state) = next
+            && state != TargetState::Succeeded
+        {
+            // The calls after this one will never be sent: each of their commands gets its
+            // outcome now, so every command of every target has one.
+            let kind = match state {
+                TargetState::Cancelled => fleetlr_store::OutcomeKind::Cancelled,
+                TargetState::Expired => fleetlr_store::OutcomeKind::Expired,
+                _ => fleetlr_store::OutcomeKind::NotExecuted,
+            };
+            outcomes.extend(outcome::unrun(
+                &calls,
+                flight.call_index + 1,
+                kind,
+                kind,
+                None,
+            ));
         }
         let end = match next {
             Next::Continue { next_call } => CallEnd::Continue { next_call },

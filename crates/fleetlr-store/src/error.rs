@@ -11,7 +11,7 @@ pub enum StoreError {
     },
     #[error("migrating the database schema")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database query failed")]
+    #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },

@@ -41,7 +41,7 @@ macro_rules! select_submissions {
 impl Store {
     /// Durably records the intent to submit call `call_index` for a target, before the POST.
     pub async fn record_intent(&self, target_id: i64, call_index: u32) -> Result<Submission> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let run_id: Option<String> = sqlx::query_scalar("SELECT run_id FROM targets WHERE id = ?")
             .bind(target_id)
             .fetch_optional(&mut *tx)
@@ -129,7 +129,7 @@ impl Store {
         refusal: Option<&str>,
         (target_state, next_attempt_at): (TargetState, Option<String>),
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let at = now();
         let updated = sqlx::query(
             "UPDATE submissions SET state = ?, machine_action_id = ?, refusal = ?, resolved_at = ?

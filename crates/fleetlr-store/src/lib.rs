@@ -57,6 +57,13 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting up to the
+    /// busy timeout), so a transaction that reads before it writes can never fail to upgrade
+    /// its lock with `database is locked` when writers run concurrently.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Runs SQLite's own consistency check; `Ok(())` when the file is sound.
     pub async fn integrity_check(&self) -> Result<()> {
         let verdict: String = sqlx::query_scalar("PRAGMA integrity_check")

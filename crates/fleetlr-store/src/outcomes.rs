@@ -100,7 +100,7 @@ pub(crate) async fn insert(
              command_type, outcome, started_at, ended_at, errors, exit_code, output_preview,
              artifact_path, artifact_sha256, artifact_bytes, recorded_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (submission_id, command_index) DO NOTHING",
+         ON CONFLICT (submission_id, call_index, command_index) DO NOTHING",
     )
     .bind(target_id)
     .bind(submission_id)

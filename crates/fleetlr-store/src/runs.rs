@@ -155,7 +155,7 @@ impl Store {
     pub async fn create_run(&self, run: &NewRun, targets: &[NewTarget]) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
         let at = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO runs (id, tenant, playbook_name, playbook_sha256, playbook_source, parameters,
                  started_by, trigger_kind, trigger_ref, priority, state, expires_at, max_failure_percent,

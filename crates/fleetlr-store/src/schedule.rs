@@ -106,7 +106,7 @@ impl Store {
         outcomes: &[NewOutcome],
         end: &CallEnd,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let row = sqlx::query(
             "SELECT t.id, t.run_id FROM submissions s JOIN targets t ON t.id = s.target_id
              WHERE s.id = ? AND s.state = 'accepted'",
@@ -182,7 +182,7 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
         reason: &str,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let offline = i64::from(state == TargetState::WaitingOffline);
         let run_id: String = sqlx::query_scalar(
             "UPDATE targets SET state = ?, next_attempt_at = ?, last_error = ?,
@@ -223,7 +223,7 @@ impl Store {
         reason: &str,
         outcomes: &[NewOutcome],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let run_id: Option<String> = sqlx::query_scalar(
             "SELECT run_id FROM targets WHERE id = ? AND state IN ('pending', 'waiting_offline', 'submitting')",
         )
@@ -246,7 +246,7 @@ impl Store {
 
     /// Moves a run to `state`, with the reason in its event log (and as the pause reason).
     pub async fn set_run_state(&self, run_id: &str, state: RunState, reason: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let at = now();
         let updated = sqlx::query(
             "UPDATE runs SET state = ?, pause_reason = CASE WHEN ? = 'paused' THEN ? ELSE NULL END,
@@ -277,7 +277,7 @@ impl Store {
     /// Queues a run's failed, timed-out and expired targets again, from the call that did not
     /// succeed. Returns how many; a finished run is running again when there are any.
     pub async fn retry_targets(&self, run_id: &str, requested_by: &str) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let at = now();
         let retried = sqlx::query(
             "UPDATE targets SET state = 'pending', next_attempt_at = NULL, offline_count = 0,

@@ -1,0 +1,336 @@
+//! The engine against the simulator over real HTTPS with a real SQLite file: a fleet-wide run
+//! with offline devices, failing scripts and a multi-call playbook ends with the right record for
+//! every command, inside the platform's limits.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use fleetlr_engine::{
+    Engine, EngineSetup, Limits, PlaybookDir, PlaybookRef, RunRequest, TargetSpec, TenantSetup,
+};
+use fleetlr_store::{OutcomeKind, RunState, Store, TargetState};
+use fleetlr_tests::{TestSim, eventually, start_sim};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Simulated seconds per wall second: 40 simulated minutes of pacing take 8 s.
+const SPEEDUP: f64 = 300.0;
+
+/// 170 generated devices (a tenth tagged `fails`, whose triage script fails), 20 that come
+/// online within the first hour, and 10 that never do.
+fn scenario() -> String {
+    let mut yaml = String::from(
+        r#"
+fleet:
+  count: 170
+  tags:
+    - {tag: fails, fraction: 0.1}
+scripts:
+  triage.ps1:
+    duration: 20s..2m
+    output: "triage done"
+    rules:
+      - {when: {tags: [fails]}, outcome: fail, errors: "Access is denied"}
+  cleanup.ps1:
+    duration: 5s..20s
+files:
+  default: {size: 64KiB}
+timing:
+  dispatch: 2s..5s
+devices:
+"#,
+    );
+    for i in 0..20 {
+        yaml.push_str(&format!(
+            "  - {{name: late-{i}.lab, offline: [{{until: 10m..50m}}]}}\n"
+        ));
+    }
+    for i in 0..10 {
+        yaml.push_str(&format!("  - {{name: gone-{i}.lab, offline: [{{}}]}}\n"));
+    }
+    yaml
+}
+
+/// Two calls: RunScript then GetFile, and a RunScript that must come after the GetFile.
+const PLAYBOOK: &str = r#"
+name: e2e-triage
+description: triage, collect the bundle, clean up
+policy:
+  priority: collection
+steps:
+  - id: triage
+    run_script: triage.ps1
+  - id: collect
+    get_file: 'C:\Windows\Temp\triage.zip'
+  - id: cleanup
+    run_script: cleanup.ps1
+"#;
+
+pub(crate) fn playbook_dir(root: &Path, playbooks: &[(&str, &str)]) -> PlaybookDir {
+    let dir = root.join("playbooks");
+    std::fs::create_dir_all(dir.join("scripts")).expect("playbook dir");
+    for (name, yaml) in playbooks {
+        std::fs::write(dir.join(format!("{name}.yaml")), yaml).expect("playbook written");
+    }
+    for script in ["triage.ps1", "cleanup.ps1", "contain.ps1"] {
+        std::fs::write(dir.join("scripts").join(script), format!("# {script}\n"))
+            .expect("script written");
+    }
+    PlaybookDir::new(dir, 20_000_000)
+}
+
+pub(crate) fn limits() -> Limits {
+    Limits {
+        time_scale: SPEEDUP,
+        // At this speed a window is 200 ms; a wide margin keeps localhost jitter harmless.
+        pacing_margin: 0.5,
+        ..Limits::default()
+    }
+}
+
+pub(crate) async fn start_engine(sim: &TestSim, root: &Path, limits: Limits) -> Engine {
+    let store = Store::open(&root.join("fleetlr.db"))
+        .await
+        .expect("store opens");
+    let engine = Engine::start(
+        store,
+        EngineSetup {
+            tenants: vec![TenantSetup {
+                name: "lab".into(),
+                client: sim.client(),
+                limits,
+            }],
+            playbooks: playbook_dir(root, &[("e2e-triage", PLAYBOOK)]),
+            artifacts_dir: root.join("artifacts"),
+        },
+    );
+    eventually(Duration::from_secs(10), "engine ready", || async {
+        engine.is_ready().then_some(())
+    })
+    .await;
+    engine
+}
+
+pub(crate) async fn all_device_ids(sim: &TestSim) -> Vec<String> {
+    let query = fleetlr_defender::odata::ODataQuery::new();
+    let mut ids: Vec<String> = sim
+        .client()
+        .list_all_machines(&query)
+        .await
+        .expect("machines")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub(crate) async fn wait_for_end(engine: &Engine, run_id: &str, timeout: Duration) -> RunState {
+    let started = std::time::Instant::now();
+    let mut last_report = 0;
+    eventually(timeout, "the run to end", || {
+        let elapsed = started.elapsed().as_secs();
+        let report = elapsed / 5 > last_report;
+        if report {
+            last_report = elapsed / 5;
+        }
+        async move {
+            let run = engine.store().run(run_id).await.expect("run");
+            if report {
+                let counts = engine.store().target_counts(run_id).await.expect("counts");
+                eprintln!("{elapsed}s: {:?} {counts:?}", run.state);
+            }
+            run.state.is_terminal().then_some(run.state)
+        }
+    })
+    .await
+}
+
+/// Every command the simulator *executed* (started on the device), per device; a step sent
+/// twice would show up twice here.
+pub(crate) fn executed_commands(stats: &Value) -> BTreeMap<String, Vec<String>> {
+    let mut executed = BTreeMap::new();
+    for device in stats["devices"].as_array().into_iter().flatten() {
+        let name = device["name"].as_str().unwrap_or_default().to_owned();
+        let mut commands = Vec::new();
+        for action in device["actions"].as_array().into_iter().flatten() {
+            for command in action["commands"].as_array().into_iter().flatten() {
+                if command["status"] != "Created" {
+                    commands.push(format!("{}{}", command["type"], command["params"]));
+                }
+            }
+        }
+        executed.insert(name, commands);
+    }
+    executed
+}
+
+pub(crate) fn assert_no_step_ran_twice(stats: &Value) {
+    for (device, commands) in executed_commands(stats) {
+        let mut seen = std::collections::HashSet::new();
+        for command in &commands {
+            assert!(seen.insert(command), "{device} ran {command} twice");
+        }
+    }
+}
+
+pub(crate) fn assert_limits_kept(stats: &Value) {
+    let s = &stats["stats"];
+    assert_eq!(s["throttled_429"], 0, "fleetlr caused a 429: {s}");
+    assert!(
+        s["peak_sessions"].as_u64().expect("peak") <= 25,
+        "more sessions than the cap: {s}"
+    );
+    for limit in ["rate_limit", "session_cap", "active_request_exists"] {
+        assert!(
+            s["limits_enforced"][limit].is_null(),
+            "the simulator had to enforce {limit}: {s}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_run_gives_every_command_its_outcome_inside_the_limits() {
+    fleetlr_tests::init_logging();
+    let sim = start_sim(
+        |a| {
+            a.speedup = SPEEDUP;
+            a.seed = 7;
+        },
+        &scenario(),
+    )
+    .await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(&sim, root.path(), limits()).await;
+    let devices = all_device_ids(&sim).await;
+    assert_eq!(devices.len(), 200);
+    let run_id = engine
+        .create_run(RunRequest {
+            playbook: PlaybookRef::Named("e2e-triage".into()),
+            targets: TargetSpec {
+                devices: devices.clone(),
+                ..TargetSpec::default()
+            },
+            // Two simulated hours: the late devices are back by then, the gone ones never.
+            expires_after: Some(Duration::from_secs(2 * 3600)),
+            started_by: "e2e".into(),
+            ..RunRequest::default()
+        })
+        .await
+        .expect("run accepted");
+    let state = wait_for_end(&engine, &run_id, Duration::from_secs(180)).await;
+    assert_eq!(state, RunState::Finished);
+
+    let store = engine.store();
+    let machines = sim
+        .client()
+        .list_all_machines(&fleetlr_defender::odata::ODataQuery::new())
+        .await
+        .expect("machines");
+    let tagged_fails: std::collections::HashSet<String> = machines
+        .iter()
+        .filter(|m| m.machine_tags.iter().any(|t| t == "fails"))
+        .map(|m| m.id.clone())
+        .collect();
+    assert!(
+        !tagged_fails.is_empty(),
+        "the scenario tags some devices `fails`"
+    );
+    let outcomes = store.outcomes(&run_id).await.expect("outcomes");
+    let targets = store.targets(&run_id).await.expect("targets");
+    assert_eq!(targets.len(), 200);
+    for target in &targets {
+        let name = target.device_name.clone().unwrap_or_default();
+        let mine: Vec<_> = outcomes
+            .iter()
+            .filter(|o| o.target_id == target.id)
+            .map(|o| (o.outcome.step_id.as_str(), o.outcome.outcome))
+            .collect();
+        let (state, expected) = if name.starts_with("gone-") {
+            (
+                TargetState::Expired,
+                [
+                    OutcomeKind::Expired,
+                    OutcomeKind::Expired,
+                    OutcomeKind::Expired,
+                ],
+            )
+        } else if tagged_fails.contains(&target.device_id) {
+            (
+                TargetState::Failed,
+                [
+                    OutcomeKind::Failed,
+                    OutcomeKind::NotExecuted,
+                    OutcomeKind::NotExecuted,
+                ],
+            )
+        } else {
+            (
+                TargetState::Succeeded,
+                [
+                    OutcomeKind::Completed,
+                    OutcomeKind::Completed,
+                    OutcomeKind::Completed,
+                ],
+            )
+        };
+        assert_eq!(target.state, state, "{name}: {target:?}");
+        let steps: Vec<_> = ["triage", "collect", "cleanup"]
+            .into_iter()
+            .zip(expected)
+            .collect();
+        assert_eq!(mine, steps, "{name}");
+    }
+    // Results were captured, stored under the run, and hash to what was recorded.
+    let collected: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.outcome.step_id == "collect" && o.outcome.outcome == OutcomeKind::Completed)
+        .collect();
+    assert_eq!(collected.len(), 200 - 10 - tagged_fails.len());
+    for outcome in collected {
+        let path = outcome
+            .outcome
+            .artifact_path
+            .as_deref()
+            .expect("artifact path");
+        let bytes = std::fs::read(root.path().join("artifacts").join(path)).expect("artifact file");
+        assert_eq!(Some(bytes.len() as u64), outcome.outcome.artifact_bytes);
+        assert_eq!(
+            Some(format!("{:x}", Sha256::digest(&bytes))),
+            outcome.outcome.artifact_sha256
+        );
+    }
+    let triage = outcomes
+        .iter()
+        .find(|o| o.outcome.step_id == "triage" && o.outcome.outcome == OutcomeKind::Completed)
+        .expect("a completed triage");
+    assert_eq!(triage.outcome.exit_code, Some(0));
+    assert!(
+        triage
+            .outcome
+            .output_preview
+            .as_deref()
+            .is_some_and(|o| o.contains("triage done")),
+        "{triage:?}"
+    );
+    let failed = outcomes
+        .iter()
+        .find(|o| o.outcome.outcome == OutcomeKind::Failed)
+        .expect("a failed triage");
+    assert!(
+        failed
+            .outcome
+            .errors
+            .iter()
+            .any(|e| e.contains("Access is denied")),
+        "{failed:?}"
+    );
+
+    let stats = sim.stats().await;
+    assert_limits_kept(&stats);
+    assert_no_step_ran_twice(&stats);
+    // Devices that never came online were not left holding sessions in MDE's queue.
+    assert_eq!(stats["sessions_in_use"], 0);
+    engine.shutdown(Duration::from_secs(5)).await;
+}
