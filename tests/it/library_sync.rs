@@ -22,7 +22,9 @@ async fn syncing_uploads_once_and_again_only_what_changed() {
     let client = sim.client();
     let files = vec![file("a.ps1", "Write-Output a"), file("b.sh", "echo b")];
     let budget = fleetlr_engine::budget::ApiBudget::new(100, 1500, 1.0);
-    let first = sync_library(&client, &budget, &files).await.expect("first sync");
+    let first = sync_library(&client, &budget, &files)
+        .await
+        .expect("first sync");
     assert_eq!(
         first,
         SyncReport {
@@ -30,7 +32,9 @@ async fn syncing_uploads_once_and_again_only_what_changed() {
             unchanged: vec![]
         }
     );
-    let second = sync_library(&client, &budget, &files).await.expect("second sync");
+    let second = sync_library(&client, &budget, &files)
+        .await
+        .expect("second sync");
     assert_eq!(
         second,
         SyncReport {
@@ -39,7 +43,9 @@ async fn syncing_uploads_once_and_again_only_what_changed() {
         }
     );
     let edited = vec![file("a.ps1", "Write-Output a2"), file("b.sh", "echo b")];
-    let third = sync_library(&client, &budget, &edited).await.expect("third sync");
+    let third = sync_library(&client, &budget, &edited)
+        .await
+        .expect("third sync");
     assert_eq!(
         third,
         SyncReport {
