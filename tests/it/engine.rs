@@ -334,3 +334,236 @@ async fn a_fleet_run_gives_every_command_its_outcome_inside_the_limits() {
     assert_eq!(stats["sessions_in_use"], 0);
     engine.shutdown(Duration::from_secs(5)).await;
 }
+
+fn request(playbook: &str, devices: Vec<String>) -> RunRequest {
+    RunRequest {
+        playbook: PlaybookRef::Named(playbook.into()),
+        targets: TargetSpec {
+            devices,
+            ..TargetSpec::default()
+        },
+        started_by: "e2e".into(),
+        ..RunRequest::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_429s_and_5xx_and_lost_answers_fails_nothing() {
+    fleetlr_tests::init_logging();
+    let scenario = r#"
+fleet: {count: 30}
+scripts:
+  triage.ps1: {duration: 10s..30s}
+  cleanup.ps1: {duration: 5s}
+files:
+  default: {size: 4KiB}
+"#;
+    let sim = start_sim(
+        |a| {
+            a.speedup = SPEEDUP;
+            a.seed = 11;
+        },
+        scenario,
+    )
+    .await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(&sim, root.path(), limits()).await;
+    let devices = all_device_ids(&sim).await;
+    // The storm starts once the test knows its devices; the engine meets all of it.
+    for fault in [
+        r#"{"endpoint": "runliveresponse", "kind": "status", "status": 429, "probability": 0.3}"#,
+        r#"{"endpoint": "runliveresponse", "kind": "status", "status": 503, "probability": 0.1}"#,
+        r#"{"endpoint": "runliveresponse", "kind": "drop_after", "count": 3}"#,
+        r#"{"endpoint": "machineactions.list", "kind": "status", "status": 503, "probability": 0.2}"#,
+        r#"{"endpoint": "machineactions.list", "kind": "status", "status": 429, "probability": 0.1}"#,
+        r#"{"endpoint": "machineactions.resultlink", "kind": "status", "status": 500, "probability": 0.2}"#,
+        r#"{"endpoint": "machines.list", "kind": "status", "status": 502, "probability": 0.2}"#,
+        r#"{"endpoint": "blob", "kind": "drop_before", "probability": 0.1}"#,
+    ] {
+        let response = sim
+            .http
+            .post(sim.url("/_sim/faults"))
+            .header("content-type", "application/json")
+            .body(fault)
+            .send()
+            .await
+            .expect("fault added");
+        assert!(
+            response.status().is_success(),
+            "{fault}: {}",
+            response.status()
+        );
+    }
+    let run_id = engine
+        .create_run(request("e2e-triage", devices))
+        .await
+        .expect("run accepted despite the storm");
+    let state = wait_for_end(&engine, &run_id, Duration::from_secs(120)).await;
+    assert_eq!(state, RunState::Finished);
+    let targets = engine.store().targets(&run_id).await.expect("targets");
+    for target in &targets {
+        assert_eq!(target.state, TargetState::Succeeded, "{target:?}");
+    }
+    let outcomes = engine.store().outcomes(&run_id).await.expect("outcomes");
+    assert_eq!(outcomes.len(), 30 * 3);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.outcome.outcome == OutcomeKind::Completed)
+    );
+    let stats = sim.stats().await;
+    let s = &stats["stats"];
+    assert!(
+        s["faults_injected"]["status_429"].as_u64().unwrap_or(0) > 0,
+        "{s}"
+    );
+    assert!(
+        s["faults_injected"]["drop_after"].as_u64().unwrap_or(0) > 0,
+        "{s}"
+    );
+    assert!(s["limits_enforced"]["rate_limit"].is_null(), "{s}");
+    assert!(s["limits_enforced"]["session_cap"].is_null(), "{s}");
+    assert_no_step_ran_twice(&stats);
+    engine.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_run_starts_at_once_while_a_collection_holds_the_sessions() {
+    fleetlr_tests::init_logging();
+    // Slower time here: the measurement is in pacing intervals, which must dwarf jitter.
+    let speedup = 60.0;
+    let scenario = r#"
+fleet: {count: 30}
+devices:
+  - {name: alerted.lab, tags: [alert]}
+scripts:
+  triage.ps1: {duration: 8m..10m}
+  cleanup.ps1: {duration: 5s}
+  contain.ps1: {duration: 10s}
+files:
+  default: {size: 4KiB}
+"#;
+    let sim = start_sim(
+        |a| {
+            a.speedup = speedup;
+            a.seed = 5;
+        },
+        scenario,
+    )
+    .await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&root.path().join("fleetlr.db"))
+        .await
+        .expect("store");
+    let limits = Limits {
+        time_scale: speedup,
+        pacing_margin: 0.5,
+        sessions_reserved_for_response: 3,
+        ..Limits::default()
+    };
+    let respond = "name: contain\ndescription: respond to an alert\npolicy:\n  priority: response\nsteps:\n  - run_script: contain.ps1\n";
+    let engine = Engine::start(
+        store,
+        EngineSetup {
+            tenants: vec![TenantSetup {
+                name: "lab".into(),
+                client: sim.client(),
+                limits,
+            }],
+            playbooks: playbook_dir(
+                root.path(),
+                &[("e2e-triage", PLAYBOOK), ("contain", respond)],
+            ),
+            artifacts_dir: root.path().join("artifacts"),
+        },
+    );
+    let machines = sim
+        .client()
+        .list_all_machines(&fleetlr_defender::odata::ODataQuery::new())
+        .await
+        .expect("machines");
+    let (alerted, bulk): (Vec<_>, Vec<_>) = machines
+        .into_iter()
+        .partition(|m| m.machine_tags.iter().any(|t| t == "alert"));
+    let alerted = alerted.first().expect("a device tagged alert").id.clone();
+    let bulk: Vec<String> = bulk.into_iter().map(|m| m.id).collect();
+    assert!(bulk.len() > 25, "more collection targets than sessions");
+    let collection = engine
+        .create_run(request("e2e-triage", bulk))
+        .await
+        .expect("collection accepted");
+    // Wait until the collection holds every session it may (cap 25 minus the reserve of 3).
+    eventually(
+        Duration::from_secs(30),
+        "the collection to fill its sessions",
+        || async {
+            let counts = engine
+                .store()
+                .target_counts(&collection)
+                .await
+                .expect("counts");
+            counts
+                .iter()
+                .any(|(state, n)| *state == TargetState::InFlight && *n == 22)
+                .then_some(())
+        },
+    )
+    .await;
+    let asked_at = sim_now(&sim).await;
+    let response = engine
+        .create_run(request("contain", vec![alerted.clone()]))
+        .await
+        .expect("response accepted");
+    let action = eventually(Duration::from_secs(30), "the response action", || async {
+        let stats = sim.stats().await;
+        let device = stats["devices"]
+            .as_array()?
+            .iter()
+            .find(|d| d["id"] == alerted.as_str())?
+            .clone();
+        device["actions"].as_array()?.first().cloned()
+    })
+    .await;
+    let sent_at = sim
+        .client()
+        .get_machine_action(action["id"].as_str().expect("action id"))
+        .await
+        .expect("action")
+        .creation_date_time_utc
+        .expect("creation time");
+    // One pacing interval is 6 simulated seconds (plus the margin); allow two.
+    let waited = (sent_at - asked_at).num_milliseconds();
+    assert!(
+        waited <= 2 * 9_000,
+        "the response waited {waited} ms of simulated time"
+    );
+    let still_held = engine
+        .store()
+        .target_counts(&collection)
+        .await
+        .expect("counts");
+    assert!(
+        still_held
+            .iter()
+            .any(|(s, n)| *s == TargetState::InFlight && *n >= 20),
+        "the response used the reserve, not a freed collection slot: {still_held:?}"
+    );
+    assert_eq!(
+        wait_for_end(&engine, &response, Duration::from_secs(30)).await,
+        RunState::Finished
+    );
+    assert_eq!(
+        wait_for_end(&engine, &collection, Duration::from_secs(120)).await,
+        RunState::Finished
+    );
+    assert_limits_kept(&sim.stats().await);
+    engine.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn sim_now(sim: &TestSim) -> chrono::DateTime<chrono::Utc> {
+    let stats = sim.stats().await;
+    let now = stats["now"].as_str().expect("sim now");
+    chrono::DateTime::parse_from_rfc3339(now)
+        .expect("sim time parses")
+        .with_timezone(&chrono::Utc)
+}
