@@ -11,13 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use fleetlr_playbook::{
-    Action, Catalogue, CompiledPlaybook, FileFacts, Limits, Problems, call_duration,
-    format_duration,
+    Action, Catalogue, CompiledPlaybook, Limits, Problems, call_duration, format_duration,
 };
-use sha2::{Digest, Sha256};
-
-/// Where a playbook's library files live, relative to the playbook.
-const SCRIPTS_DIR: &str = "scripts";
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -136,41 +131,12 @@ fn playbook_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 /// The library files beside playbooks in `dir`: `dir/scripts/*` with sizes and hashes. A
 /// missing folder is an empty catalogue (playbooks using no scripts need none).
 fn catalogue(dir: &Path, max_file_bytes: u64) -> anyhow::Result<Catalogue> {
-    let scripts = dir.join(SCRIPTS_DIR);
-    let mut catalogue = Catalogue::new(scripts.display().to_string());
-    catalogue.max_file_bytes = max_file_bytes;
-    let entries = match std::fs::read_dir(&scripts) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(catalogue),
-        Err(err) => return Err(err).with_context(|| format!("listing {}", scripts.display())),
-    };
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("listing {}", scripts.display()))?
-            .path();
-        if !path.is_file() {
-            continue;
-        }
-        // A name that is not UTF-8 can never be a library name; validation reports it unused.
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let sha256 = Sha256::digest(&bytes)
-            .iter()
-            .fold(String::new(), |mut hex, b| {
-                let _ = write!(hex, "{b:02x}");
-                hex
-            });
-        catalogue.files.insert(
-            name.to_owned(),
-            FileFacts {
-                size: bytes.len() as u64,
-                sha256,
-            },
-        );
-    }
-    Ok(catalogue)
+    fleetlr_engine::playbooks::catalogue(dir, max_file_bytes).with_context(|| {
+        format!(
+            "reading library files in {}",
+            dir.join(fleetlr_engine::playbooks::SCRIPTS_DIR).display()
+        )
+    })
 }
 
 /// Reads and compiles one playbook; `Err` is for files that cannot be read at all.

@@ -1,0 +1,47 @@
+//! The `fleetlr` command line: the edge of the workspace. It parses arguments, reads files,
+//! sets up logging and hands over to the library crates; it holds no business logic of its own.
+//! It is a library with a one-line binary (`main.rs`) so the end-to-end tests in `tests/` can
+//! build the very same command as a binary of their own and kill it at will.
+
+use clap::{Parser, Subcommand};
+
+mod playbook_cmd;
+mod sim;
+
+#[derive(Debug, Parser)]
+#[command(name = "fleetlr", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a simulated Microsoft Defender for Endpoint API over HTTPS.
+    Sim(fleetlr_sim::SimArgs),
+    /// Check playbooks and report every problem as file:line:column.
+    Validate(playbook_cmd::ValidateArgs),
+    /// Show how a playbook compiles into API calls and how long a run would take.
+    Plan(playbook_cmd::PlanArgs),
+    /// Playbook format tools.
+    #[command(subcommand)]
+    Playbook(playbook_cmd::PlaybookCommand),
+}
+
+/// Runs the command line given to this process.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sim(args) => sim::run(args),
+        Command::Validate(args) => playbook_cmd::validate(&args),
+        Command::Plan(args) => playbook_cmd::plan(&args),
+        Command::Playbook(command) => Ok(playbook_cmd::schema(&command)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
