@@ -1064,3 +1064,27 @@ impl Finish {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_rechecks_back_off_by_doubling_up_to_the_cap_in_tenant_time() {
+        let limits = Limits {
+            offline_recheck: Duration::from_secs(15 * 60),
+            offline_recheck_max: Duration::from_secs(4 * 3600),
+            ..Limits::default()
+        };
+        let minutes = |n| offline_backoff(&limits, n).num_minutes();
+        assert_eq!(
+            [1, 2, 3, 4, 5, 6, 40].map(minutes),
+            [15, 30, 60, 120, 240, 240, 240]
+        );
+        let fast = Limits {
+            time_scale: 60.0,
+            ..limits
+        };
+        assert_eq!(offline_backoff(&fast, 1).num_seconds(), 15);
+    }
+}

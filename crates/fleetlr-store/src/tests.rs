@@ -153,3 +153,110 @@ async fn events_are_append_only() {
         .await;
     assert!(tampered.is_err(), "the trigger refuses updates");
 }
+
+fn outcome(call_index: u32, command_index: u32, kind: OutcomeKind) -> NewOutcome {
+    NewOutcome {
+        call_index,
+        command_index,
+        step_id: format!("s{call_index}{command_index}"),
+        command_type: CommandType::RunScript,
+        outcome: kind,
+        started_at: None,
+        ended_at: None,
+        errors: vec![],
+        exit_code: None,
+        output_preview: None,
+        artifact_path: None,
+        artifact_sha256: None,
+        artifact_bytes: None,
+    }
+}
+
+#[tokio::test]
+async fn a_failed_target_is_retried_inside_its_run_from_the_call_that_failed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let id = store
+        .create_run(&new_run(), &targets(1))
+        .await
+        .expect("create");
+    let target = store.targets(&id).await.expect("targets")[0].clone();
+    let first = store.record_intent(target.id, 0).await.expect("intent");
+    store
+        .record_accepted(first.id, "a1")
+        .await
+        .expect("accepted");
+    store
+        .finish_call(
+            first.id,
+            "Succeeded",
+            &[outcome(0, 0, OutcomeKind::Completed)],
+            &CallEnd::Continue { next_call: 1 },
+        )
+        .await
+        .expect("first call");
+    let second = store.record_intent(target.id, 1).await.expect("intent");
+    store
+        .record_accepted(second.id, "a2")
+        .await
+        .expect("accepted");
+    let failed = [
+        outcome(1, 0, OutcomeKind::Failed),
+        outcome(1, 1, OutcomeKind::NotExecuted),
+    ];
+    store
+        .finish_call(
+            second.id,
+            "Failed",
+            &failed,
+            &CallEnd::Ends(TargetState::Failed),
+        )
+        .await
+        .expect("second call");
+    store
+        .set_run_state(&id, RunState::Finished, "done")
+        .await
+        .expect("finished");
+    assert_eq!(store.outcomes(&id).await.expect("outcomes").len(), 3);
+
+    assert_eq!(store.retry_targets(&id, "bob").await.expect("retry"), 1);
+    let retried = store.target(target.id).await.expect("target");
+    assert_eq!(
+        (retried.state, retried.call_index),
+        (TargetState::Pending, 1)
+    );
+    assert_eq!(store.run(&id).await.expect("run").state, RunState::Running);
+    // The retry is a new attempt with its own marker; the old outcomes stay as history.
+    let again = store.record_intent(target.id, 1).await.expect("intent");
+    assert_eq!(again.attempt, 2);
+    assert_ne!(again.marker, second.marker);
+    assert!(store.in_flight("lab").await.expect("in flight").is_empty());
+}
+
+#[tokio::test]
+async fn ending_a_queued_target_records_its_unrun_commands_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let id = store
+        .create_run(&new_run(), &targets(1))
+        .await
+        .expect("create");
+    let target = store.targets(&id).await.expect("targets")[0].clone();
+    let unrun = [
+        outcome(0, 0, OutcomeKind::Expired),
+        outcome(0, 1, OutcomeKind::Expired),
+    ];
+    store
+        .end_target(target.id, TargetState::Expired, "never online", &unrun)
+        .await
+        .expect("end");
+    store
+        .end_target(target.id, TargetState::Expired, "never online", &unrun)
+        .await
+        .expect("again is a no-op");
+    assert_eq!(store.outcomes(&id).await.expect("outcomes").len(), 2);
+    assert_eq!(
+        store.target(target.id).await.expect("target").state,
+        TargetState::Expired
+    );
+}
