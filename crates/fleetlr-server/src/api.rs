@@ -1,0 +1,156 @@
+//! The JSON the REST API speaks, shared with the CLI so both sides read the same shapes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/v1/runs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRun {
+    /// A playbook from the daemon's playbook directory, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<String>,
+    /// Or a playbook sent with the request (YAML), with `name` naming it in the records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook_yaml: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub targets: Targets,
+    /// Parameter values; numbers and booleans are taken as their text.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// `response` or `collection`; the playbook's own when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// Like `3d`, `12h`, `30m`; the playbook's own when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failure_percent: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<u32>,
+    /// Who asked; recorded and put in every action's Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    #[serde(default)]
+    pub devices: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub rbac_group_ids: Vec<String>,
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+/// A run with its progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunView {
+    pub id: String,
+    pub tenant: String,
+    pub playbook: String,
+    pub playbook_sha256: String,
+    pub started_by: String,
+    pub trigger: String,
+    pub priority: String,
+    pub state: String,
+    pub pause_reason: Option<String>,
+    pub parameters: serde_json::Value,
+    pub target_spec: serde_json::Value,
+    pub max_failure_percent: Option<u8>,
+    pub canary: Option<u32>,
+    pub expires_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+    /// Targets per state (only states that occur).
+    pub targets: BTreeMap<String, u64>,
+    pub progress: Progress,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub ended: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetView {
+    pub id: i64,
+    pub device_id: String,
+    pub device_name: Option<String>,
+    pub state: String,
+    pub call_index: u32,
+    pub attempts: u32,
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    pub offline_count: u32,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutcomeView {
+    pub id: i64,
+    pub target_id: i64,
+    pub device_id: String,
+    pub machine_action_id: Option<String>,
+    pub attempt: Option<u32>,
+    pub call_index: u32,
+    pub command_index: u32,
+    pub step_id: String,
+    pub command_type: String,
+    pub outcome: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub errors: Vec<String>,
+    pub exit_code: Option<i64>,
+    pub output_preview: Option<String>,
+    pub artifact: Option<ArtifactView>,
+    pub recorded_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactView {
+    pub path: String,
+    pub sha256: Option<String>,
+    pub bytes: Option<u64>,
+    /// Where to download it from this API.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventView {
+    pub id: i64,
+    pub target_id: Option<i64>,
+    pub at: String,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+/// The answer of `POST /api/v1/runs/{id}/retry`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Retried {
+    pub requeued: u64,
+    pub run: RunView,
+}
+
+/// Every error, everywhere: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}

@@ -1,0 +1,576 @@
+//! The daemon's HTTP surface: the operator REST API (`/api/v1`, JSON), artifact downloads and
+//! health (`/healthz`, `/readyz`). It translates HTTP to `fleetlr_engine::Engine` calls and
+//! store reads, and engine errors to HTTP statuses with one JSON error shape.
+//!
+//! It never schedules, never calls the Defender API and never writes SQL itself; it never puts
+//! internal error detail (paths, SQL) in an answer, only in the log.
+
+pub mod api;
+
+use std::path::{Component, Path};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use fleetlr_engine::{
+    ControlError, Engine, PlaybookRef, Priority, RunRequest, TargetSpec, Trigger,
+};
+use fleetlr_store::{Run, StoreError, TargetState};
+use serde::Deserialize;
+
+use api::{
+    ArtifactView, CreateRun, ErrorBody, ErrorDetail, EventView, OutcomeView, Progress, Retried,
+    RunView, TargetView,
+};
+
+/// Largest request body accepted (an inline playbook is at most a few KiB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The daemon's routes.
+pub fn router(engine: Engine) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/playbooks", get(playbooks))
+        .route("/api/v1/runs", get(list_runs).post(create_run))
+        .route("/api/v1/runs/{id}", get(show_run))
+        .route("/api/v1/runs/{id}/targets", get(targets))
+        .route("/api/v1/runs/{id}/outcomes", get(outcomes))
+        .route(
+            "/api/v1/runs/{id}/outcomes/{outcome}/artifact",
+            get(artifact),
+        )
+        .route("/api/v1/runs/{id}/events", get(events))
+        .route("/api/v1/runs/{id}/cancel", post(cancel))
+        .route("/api/v1/runs/{id}/pause", post(pause))
+        .route("/api/v1/runs/{id}/resume", post(resume))
+        .route("/api/v1/runs/{id}/retry", post(retry))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(engine)
+}
+
+/// An answer that went wrong, as `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(err: ControlError) -> Self {
+        use ControlError as E;
+        let (status, code) = match &err {
+            E::UnknownRun(_) => (StatusCode::NOT_FOUND, "run_not_found"),
+            E::UnknownPlaybook { .. } => (StatusCode::NOT_FOUND, "playbook_not_found"),
+            E::InvalidState { .. } => (StatusCode::CONFLICT, "invalid_state"),
+            E::UnknownTenant(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_tenant"),
+            E::InvalidPlaybook { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_playbook"),
+            E::InvalidParameters(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameters"),
+            E::NoTargets => (StatusCode::UNPROCESSABLE_ENTITY, "no_targets"),
+            E::NoDevicesMatched(_) => (StatusCode::UNPROCESSABLE_ENTITY, "no_devices_matched"),
+            E::UnknownDevice(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_device"),
+            E::Resolve(_) | E::Library(_) => (StatusCode::BAD_GATEWAY, "defender_api_failed"),
+            E::Store(_) => return internal(&err),
+        };
+        Self::new(status, code, err.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound { what, id } => Self::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} `{id}` not found"),
+            ),
+            other => internal(&other),
+        }
+    }
+}
+
+fn internal(err: &dyn std::error::Error) -> ApiError {
+    tracing::error!(error = %err, "request failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the daemon could not complete the request; its log has the detail",
+    )
+}
+
+type Answer<T> = Result<T, ApiError>;
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(engine): State<Engine>) -> Response {
+    if engine.is_ready() {
+        Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the schedulers are still loading their state, or the daemon is stopping",
+        )
+        .into_response()
+    }
+}
+
+async fn playbooks(State(engine): State<Engine>) -> Answer<Json<Vec<String>>> {
+    engine
+        .playbooks()
+        .names()
+        .map(Json)
+        .map_err(|err| internal(&err))
+}
+
+async fn create_run(
+    State(engine): State<Engine>,
+    body: Result<Json<CreateRun>, JsonRejection>,
+) -> Answer<Response> {
+    let Json(body) = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "invalid_body"
+        };
+        ApiError::new(status, code, rejection.body_text())
+    })?;
+    let request = run_request(body)?;
+    let id = engine.create_run(request).await?;
+    let view = run_view(&engine, engine.store().run(&id).await?).await?;
+    let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/runs/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+fn run_request(body: CreateRun) -> Answer<RunRequest> {
+    let unprocessable = |message: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    };
+    let playbook = match (body.playbook, body.playbook_yaml) {
+        (Some(name), None) => PlaybookRef::Named(name),
+        (None, Some(yaml)) => PlaybookRef::Inline {
+            name: body.name.unwrap_or_else(|| "inline".into()),
+            yaml,
+        },
+        _ => {
+            return Err(unprocessable(
+                "give exactly one of `playbook` (a name) and `playbook_yaml`".into(),
+            ));
+        }
+    };
+    let priority = match body.priority.as_deref() {
+        None => None,
+        Some("response") => Some(Priority::Response),
+        Some("collection") => Some(Priority::Collection),
+        Some(other) => {
+            return Err(unprocessable(format!(
+                "priority `{other}` is not `response` or `collection`"
+            )));
+        }
+    };
+    let expires_after = body
+        .expires_after
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(unprocessable)?;
+    let parameters = body
+        .parameters
+        .into_iter()
+        .map(|(name, value)| {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            (name, text)
+        })
+        .collect();
+    Ok(RunRequest {
+        tenant: body.tenant,
+        playbook,
+        targets: TargetSpec {
+            devices: body.targets.devices,
+            tags: body.targets.tags,
+            rbac_group_ids: body.targets.rbac_group_ids,
+            filter: body.targets.filter,
+        },
+        parameters,
+        priority,
+        expires_after,
+        max_failure_percent: body.max_failure_percent,
+        canary: body.canary,
+        started_by: body.started_by.unwrap_or_else(|| "api".into()),
+        trigger: Trigger::Api,
+        alert: None,
+    })
+}
+
+/// `90s`, `30m`, `12h`, `3d`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match number.parse::<u64>() {
+        Ok(n) if seconds > 0 && n > 0 => {
+            Ok(std::time::Duration::from_secs(n.saturating_mul(seconds)))
+        }
+        _ => Err(format!(
+            "`{text}` is not a duration; write a whole number and a unit, like 90s, 30m, 12h or 3d"
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default = "default_limit")]
+    limit: u32,
+    state: Option<String>,
+}
+
+fn default_limit() -> u32 {
+    50
+}
+
+async fn list_runs(
+    State(engine): State<Engine>,
+    Query(query): Query<ListQuery>,
+) -> Answer<Json<Vec<RunView>>> {
+    let summaries = engine.store().list_runs(query.limit.clamp(1, 1000)).await?;
+    let views = summaries
+        .into_iter()
+        .filter(|s| {
+            query
+                .state
+                .as_deref()
+                .is_none_or(|state| s.run.state.as_str() == state)
+        })
+        .map(|s| view_with_counts(s.run, &s.targets_by_state))
+        .collect();
+    Ok(Json(views))
+}
+
+async fn show_run(
+    State(engine): State<Engine>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<RunView>> {
+    let run = find_run(&engine, &id).await?;
+    Ok(Json(run_view(&engine, run).await?))
+}
+
+async fn find_run(engine: &Engine, id: &str) -> Answer<Run> {
+    engine.store().run(id).await.map_err(|err| match err {
+        StoreError::NotFound { .. } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "run_not_found",
+            format!("run `{id}` not found"),
+        ),
+        other => ApiError::from(other),
+    })
+}
+
+async fn run_view(engine: &Engine, run: Run) -> Answer<RunView> {
+    let counts = engine.store().target_counts(&run.id).await?;
+    Ok(view_with_counts(run, &counts))
+}
+
+fn view_with_counts(run: Run, counts: &[(TargetState, u64)]) -> RunView {
+    let total = counts.iter().map(|(_, n)| n).sum();
+    let ended = counts
+        .iter()
+        .filter(|(s, _)| s.is_final())
+        .map(|(_, n)| n)
+        .sum();
+    RunView {
+        targets: counts
+            .iter()
+            .map(|(s, n)| (s.as_str().to_owned(), *n))
+            .collect(),
+        progress: Progress { ended, total },
+        id: run.id,
+        tenant: run.tenant,
+        playbook: run.playbook_name,
+        playbook_sha256: run.playbook_sha256,
+        started_by: run.started_by,
+        trigger: run.trigger_kind.as_str().to_owned(),
+        priority: run.priority.as_str().to_owned(),
+        state: run.state.as_str().to_owned(),
+        pause_reason: run.pause_reason,
+        parameters: run.parameters,
+        target_spec: run.target_spec,
+        max_failure_percent: run.max_failure_percent,
+        canary: run.canary,
+        expires_at: run.expires_at,
+        created_at: run.created_at,
+        updated_at: run.updated_at,
+        finished_at: run.finished_at,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetQuery {
+    state: Option<String>,
+}
+
+async fn targets(
+    State(engine): State<Engine>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<TargetQuery>,
+) -> Answer<Json<Vec<TargetView>>> {
+    find_run(&engine, &id).await?;
+    let targets = engine.store().targets(&id).await?;
+    Ok(Json(
+        targets
+            .into_iter()
+            .filter(|t| query.state.as_deref().is_none_or(|s| t.state.as_str() == s))
+            .map(|t| TargetView {
+                id: t.id,
+                device_id: t.device_id,
+                device_name: t.device_name,
+                state: t.state.as_str().to_owned(),
+                call_index: t.call_index,
+                attempts: t.attempts,
+                next_attempt_at: t.next_attempt_at,
+                last_error: t.last_error,
+                offline_count: t.offline_count,
+                updated_at: t.updated_at,
+                finished_at: t.finished_at,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeQuery {
+    device: Option<String>,
+}
+
+async fn outcomes(
+    State(engine): State<Engine>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<OutcomeQuery>,
+) -> Answer<Json<Vec<OutcomeView>>> {
+    find_run(&engine, &id).await?;
+    let outcomes = engine.store().outcomes(&id).await?;
+    Ok(Json(
+        outcomes
+            .into_iter()
+            .filter(|o| query.device.as_deref().is_none_or(|d| o.device_id == d))
+            .map(|o| {
+                let artifact = o.outcome.artifact_path.clone().map(|path| ArtifactView {
+                    url: format!("/api/v1/runs/{id}/outcomes/{}/artifact", o.id),
+                    path,
+                    sha256: o.outcome.artifact_sha256.clone(),
+                    bytes: o.outcome.artifact_bytes,
+                });
+                OutcomeView {
+                    id: o.id,
+                    target_id: o.target_id,
+                    device_id: o.device_id,
+                    machine_action_id: o.machine_action_id,
+                    attempt: o.attempt,
+                    call_index: o.outcome.call_index,
+                    command_index: o.outcome.command_index,
+                    step_id: o.outcome.step_id,
+                    command_type: o.outcome.command_type.as_str().to_owned(),
+                    outcome: o.outcome.outcome.as_str().to_owned(),
+                    started_at: o.outcome.started_at,
+                    ended_at: o.outcome.ended_at,
+                    errors: o.outcome.errors,
+                    exit_code: o.outcome.exit_code,
+                    output_preview: o.outcome.output_preview,
+                    artifact,
+                    recorded_at: o.recorded_at,
+                }
+            })
+            .collect(),
+    ))
+}
+
+async fn events(
+    State(engine): State<Engine>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<Vec<EventView>>> {
+    find_run(&engine, &id).await?;
+    let events = engine.store().events(&id).await?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| EventView {
+                id: e.id,
+                target_id: e.target_id,
+                at: e.at,
+                kind: e.kind,
+                detail: e.detail,
+            })
+            .collect(),
+    ))
+}
+
+/// Streams a stored result; the path comes from the store but is checked again so nothing
+/// outside the artifact directory can ever be served.
+async fn artifact(
+    State(engine): State<Engine>,
+    UrlPath((id, outcome_id)): UrlPath<(String, i64)>,
+) -> Answer<Response> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "artifact_not_found",
+            format!("outcome {outcome_id} of run `{id}` has no artifact"),
+        )
+    };
+    let outcome = engine
+        .store()
+        .outcome(&id, outcome_id)
+        .await
+        .map_err(|_| not_found())?;
+    let relative = outcome
+        .outcome
+        .artifact_path
+        .clone()
+        .ok_or_else(not_found)?;
+    if !is_contained(&relative) {
+        tracing::error!(run = %id, outcome = outcome_id, "refusing an artifact path that leaves the artifact directory");
+        return Err(not_found());
+    }
+    let file = tokio::fs::File::open(engine.artifacts_dir().join(&relative))
+        .await
+        .map_err(|_| not_found())?;
+    let name = Path::new(&relative)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("artifact")
+        .replace('"', "_");
+    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    if let Some(sha) = outcome.outcome.artifact_sha256.as_deref()
+        && let Ok(value) = HeaderValue::from_str(sha)
+    {
+        headers.insert("x-content-sha256", value);
+    }
+    Ok(response)
+}
+
+/// A relative path made only of normal components.
+fn is_contained(path: &str) -> bool {
+    let path = Path::new(path);
+    !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Who asked, until access control names them.
+const ANONYMOUS_OPERATOR: &str = "api";
+
+async fn cancel(
+    State(engine): State<Engine>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<RunView>> {
+    engine.cancel_run(&id, ANONYMOUS_OPERATOR).await?;
+    show_run(State(engine), UrlPath(id)).await
+}
+
+async fn pause(
+    State(engine): State<Engine>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<RunView>> {
+    engine.pause_run(&id, ANONYMOUS_OPERATOR).await?;
+    show_run(State(engine), UrlPath(id)).await
+}
+
+async fn resume(
+    State(engine): State<Engine>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<RunView>> {
+    engine.resume_run(&id, ANONYMOUS_OPERATOR).await?;
+    show_run(State(engine), UrlPath(id)).await
+}
+
+async fn retry(
+    State(engine): State<Engine>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<Retried>> {
+    let requeued = engine.retry_run(&id, ANONYMOUS_OPERATOR).await?;
+    let Json(run) = show_run(State(engine), UrlPath(id)).await?;
+    Ok(Json(Retried { requeued, run }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_artifact_paths_are_served() {
+        assert!(is_contained("run/dev/c0-1-triage.json"));
+        for bad in ["", "/etc/passwd", "../x", "run/../../x", "./run"] {
+            assert!(!is_contained(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_take_a_number_and_a_unit() {
+        assert_eq!(
+            parse_duration("3d"),
+            Ok(std::time::Duration::from_secs(3 * 86_400))
+        );
+        assert_eq!(
+            parse_duration("90s"),
+            Ok(std::time::Duration::from_secs(90))
+        );
+        for bad in ["", "3", "d", "0h", "1.5h", "-1d", "3w"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
