@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Parses a duration written as one or more `<number><unit>` parts, units `d`, `h`, `m`, `s`,
 /// largest first. Returns `None` for anything else, including an empty text.
-pub(crate) fn parse(text: &str) -> Option<Duration> {
+pub fn parse(text: &str) -> Option<Duration> {
     let mut total: u64 = 0;
     let mut rest = text.trim();
     let mut last_unit_rank = usize::MAX;

@@ -29,7 +29,7 @@ pub mod yaml;
 
 pub use compile::{Call, CompiledPlaybook, compile};
 pub use diagnostic::{Diagnostic, MAX_DIAGNOSTICS, Pos, Problems};
-pub use duration::format as format_duration;
+pub use duration::{format as format_duration, parse as parse_duration};
 pub use estimate::{Estimate, Limits, call_duration, estimate};
 pub use model::{
     Action, AlertField, Catalogue, FileFacts, LibraryFile, OnFailure, ParamKind, ParamValue,

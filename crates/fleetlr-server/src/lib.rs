@@ -240,28 +240,11 @@ fn run_request(body: CreateRun) -> Answer<RunRequest> {
     })
 }
 
-/// `90s`, `30m`, `12h`, `3d`.
+/// `90s`, `30m`, `1h30m`, `3d`, as playbooks write them.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => 0,
-    };
-    match number.parse::<u64>() {
-        Ok(n) if seconds > 0 && n > 0 => {
-            Ok(std::time::Duration::from_secs(n.saturating_mul(seconds)))
-        }
-        _ => Err(format!(
-            "`{text}` is not a duration; write a whole number and a unit, like 90s, 30m, 12h or 3d"
-        )),
-    }
+    fleetlr_playbook::parse_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{text}` is not a duration; write it like 90s, 30m, 1h30m or 3d"))
 }
 
 #[derive(Debug, Deserialize)]

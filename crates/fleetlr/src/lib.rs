@@ -5,7 +5,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod config;
+mod logging;
 mod playbook_cmd;
+mod serve;
 mod sim;
 
 #[derive(Debug, Parser)]
@@ -17,6 +20,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: the scheduler and the REST API, as the configuration says.
+    Serve(serve::ServeArgs),
     /// Serve a simulated Microsoft Defender for Endpoint API over HTTPS.
     Sim(fleetlr_sim::SimArgs),
     /// Check playbooks and report every problem as file:line:column.
@@ -32,6 +37,7 @@ enum Command {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(&args),
         Command::Sim(args) => sim::run(args),
         Command::Validate(args) => playbook_cmd::validate(&args),
         Command::Plan(args) => playbook_cmd::plan(&args),

@@ -1,0 +1,149 @@
+//! `fleetlr serve`: the daemon. Reads the configuration, opens the store, starts simulated
+//! tenants in-process when asked, starts the engine and the HTTP API, and on SIGTERM or Ctrl-C
+//! stops submitting, lets result captures finish within the grace period, and exits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use fleetlr_defender::DefenderClient;
+use fleetlr_engine::{Engine, EngineSetup, PlaybookDir, TenantSetup};
+use fleetlr_store::Store;
+
+use crate::config::{self, Config, TenantKind};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file (see config/fleetlr.yaml for every key).
+    #[arg(long, default_value = "config/dev.yaml")]
+    config: PathBuf,
+}
+
+pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = config::load(&args.config)?;
+    let problems = config.check();
+    if !problems.is_empty() {
+        bail!(
+            "{} is not a usable configuration:\n  {}",
+            args.config.display(),
+            problems.join("\n  ")
+        );
+    }
+    crate::logging::init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let database = config.data_dir.join("fleetlr.db");
+    let store = Store::open(&database)
+        .await
+        .with_context(|| format!("opening {}", database.display()))?;
+    store
+        .integrity_check()
+        .await
+        .with_context(|| format!("checking {}", database.display()))?;
+    let mut simulators = Vec::new();
+    let mut tenants = Vec::new();
+    for tenant in &config.tenants {
+        let client = match tenant.kind()? {
+            TenantKind::Real(client_config) => DefenderClient::new(client_config)
+                .with_context(|| format!("tenant `{}`: building the API client", tenant.name))?,
+            TenantKind::Simulated(sim_args, scenario) => {
+                let tls = fleetlr_sim::TlsMaterial::load_or_generate(&sim_args.tls_dir)
+                    .with_context(|| {
+                        format!("tenant `{}`: preparing simulator TLS", tenant.name)
+                    })?;
+                let sim = fleetlr_sim::spawn(sim_args, scenario, &tls)
+                    .await
+                    .with_context(|| format!("tenant `{}`: starting the simulator", tenant.name))?;
+                tracing::info!(tenant = %tenant.name, url = %sim.base_url(), devices = sim.devices().len(), "simulated tenant started");
+                let client = DefenderClient::new(fleetlr_defender::ClientConfig {
+                    cloud: fleetlr_defender::Cloud::Custom {
+                        api_base: sim.base_url(),
+                        authority_host: sim.base_url(),
+                    },
+                    tenant_id: sim.tenant_id().to_owned(),
+                    client_id: sim.client_id().to_owned(),
+                    credential: fleetlr_defender::Credential::ClientSecret(
+                        sim.client_secret().to_owned().into(),
+                    ),
+                    scope: fleetlr_defender::DEFAULT_SCOPE.to_owned(),
+                    extra_ca_pem: Some(sim.ca_pem().to_owned()),
+                    timeout: fleetlr_defender::DEFAULT_TIMEOUT,
+                })
+                .with_context(|| format!("tenant `{}`: building the API client", tenant.name))?;
+                simulators.push(sim);
+                client
+            }
+        };
+        tenants.push(TenantSetup {
+            name: tenant.name.clone(),
+            client,
+            limits: tenant.limits(),
+        });
+    }
+    let engine = Engine::start(
+        store,
+        EngineSetup {
+            tenants,
+            playbooks: PlaybookDir::new(
+                config.playbooks_dir.clone(),
+                config.max_library_file_bytes(),
+            ),
+            artifacts_dir: config.data_dir.join("artifacts"),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    // Scripts and tests read this line to find the daemon (the port may be chosen by the OS).
+    println!("fleetlr listening on http://{address}");
+    tracing::info!(%address, data = %config.data_dir.display(), "fleetlr is serving");
+    let app = fleetlr_server::router(engine.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    let grace = config.shutdown_grace;
+    tracing::info!(
+        ?grace,
+        "stopping: no new submissions; in-flight actions resume at the next start"
+    );
+    engine.shutdown(grace).await;
+    for sim in simulators {
+        sim.shutdown();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// How long shutdown waits when the configuration does not say.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
