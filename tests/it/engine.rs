@@ -53,7 +53,7 @@ devices:
 }
 
 /// Two calls: RunScript then GetFile, and a RunScript that must come after the GetFile.
-const PLAYBOOK: &str = r#"
+pub(crate) const PLAYBOOK: &str = r#"
 name: e2e-triage
 description: triage, collect the bundle, clean up
 policy:

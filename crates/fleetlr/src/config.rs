@@ -73,7 +73,7 @@ struct RawTenant {
     #[serde(default)]
     certificate: Option<CertificateFile>,
     #[serde(default)]
-    cloud: Option<fleetlr_defender::Cloud>,
+    cloud: Option<CloudSpec>,
     /// A PEM CA to trust besides the system's (a private simulator or proxy).
     #[serde(default)]
     ca_file: Option<PathBuf>,
@@ -81,6 +81,45 @@ struct RawTenant {
     simulated: Option<Simulated>,
     #[serde(default)]
     limits: RawLimits,
+}
+
+/// `public`, `public_legacy`, `us_gcc`, `us_gcc_high`, `{regional: eu}` or
+/// `{custom: {api_base: …, authority_host: …}}`, written as plain YAML (no `!tags`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum CloudSpec {
+    Named(String),
+    Regional { regional: fleetlr_defender::Region },
+    Custom { custom: CustomCloud },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomCloud {
+    api_base: String,
+    authority_host: String,
+}
+
+impl CloudSpec {
+    fn cloud(&self) -> anyhow::Result<fleetlr_defender::Cloud> {
+        use fleetlr_defender::Cloud;
+        Ok(match self {
+            Self::Named(name) => match name.as_str() {
+                "public" => Cloud::Public,
+                "public_legacy" => Cloud::PublicLegacy,
+                "us_gcc" => Cloud::UsGcc,
+                "us_gcc_high" => Cloud::UsGccHigh,
+                other => bail!(
+                    "cloud `{other}` is not public, public_legacy, us_gcc, us_gcc_high, {{regional: …}} or {{custom: …}}"
+                ),
+            },
+            Self::Regional { regional } => Cloud::Regional(*regional),
+            Self::Custom { custom } => Cloud::Custom {
+                api_base: custom.api_base.clone(),
+                authority_host: custom.authority_host.clone(),
+            },
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,6 +269,9 @@ impl Config {
         for (i, tenant) in self.tenants.iter().enumerate() {
             if self.tenants[..i].iter().any(|t| t.name == tenant.name) {
                 problems.push(format!("tenant `{}` is configured twice", tenant.name));
+            }
+            if let Some(Err(err)) = tenant.raw.cloud.as_ref().map(CloudSpec::cloud) {
+                problems.push(format!("tenant `{}`: {err:#}", tenant.name));
             }
             if let Err(err) = tenant.limits_checked() {
                 problems.push(format!("tenant `{}`: {err:#}", tenant.name));
@@ -394,7 +436,12 @@ impl Tenant {
             None => None,
         };
         Ok(TenantKind::Real(fleetlr_defender::ClientConfig {
-            cloud: raw.cloud.clone().unwrap_or_default(),
+            cloud: match &raw.cloud {
+                Some(spec) => spec
+                    .cloud()
+                    .with_context(|| format!("tenant `{}`", self.name))?,
+                None => fleetlr_defender::Cloud::default(),
+            },
             tenant_id: raw.tenant_id.clone().unwrap_or_default(),
             client_id: raw.client_id.clone().unwrap_or_default(),
             credential,
@@ -476,6 +523,20 @@ mod tests {
                 );
             }
             TenantKind::Real(_) => panic!("expected a simulated tenant"),
+        }
+    }
+
+    #[test]
+    fn clouds_are_plain_yaml() {
+        let config = load_text(
+            "tenants:\n  - {name: a, tenant_id: t, client_id: c, client_secret: s, cloud: {regional: eu}}\n  - {name: b, tenant_id: t, client_id: c, client_secret: s, cloud: {custom: {api_base: 'https://x', authority_host: 'https://y'}}}\n  - {name: c, tenant_id: t, client_id: c, client_secret: s, cloud: mars}\n",
+        )
+        .expect("parses");
+        assert_eq!(config.check().len(), 1, "{:?}", config.check());
+        assert!(config.check()[0].contains("cloud `mars`"));
+        match config.tenants[1].kind().expect("kind") {
+            TenantKind::Real(client) => assert_eq!(client.cloud.api_base(), "https://x"),
+            TenantKind::Simulated(..) => panic!("expected a real tenant"),
         }
     }
 

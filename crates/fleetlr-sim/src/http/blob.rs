@@ -39,11 +39,18 @@ pub async fn download(
             "Signed expiry time has passed: signature not valid in the specified time frame",
         );
     }
-    let result = world
-        .action_index(&action_id)
-        .and_then(|i| world.actions[i].commands.get(index))
+    let action = world.action_index(&action_id).map(|i| &world.actions[i]);
+    let result = action
+        .and_then(|a| a.commands.get(index))
         .and_then(|c| c.result.clone());
-    let seed = mix(world.seed, &format!("{action_id}/{index}"));
+    // A file's bytes belong to the device and path, as on a real disk: collecting the same
+    // file twice gives the same content, whichever action fetched it.
+    let device = action.map_or("", |a| world.devices[a.device].id.as_str());
+    let file_key = match &result {
+        Some(CommandResult::File { path, .. }) => format!("{device}/{path}"),
+        _ => format!("{action_id}/{index}"),
+    };
+    let seed = mix(world.seed, &file_key);
     drop(world);
     match result {
         Some(CommandResult::Transcript { script_name, exit_code, output, errors }) => (

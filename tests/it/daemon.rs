@@ -1,0 +1,460 @@
+//! The real daemon (`fleetlr serve`, as a separate process) against the simulator over real
+//! HTTPS: its REST API, a graceful stop on SIGTERM, and kill -9 at random moments of a run
+//! without any step running twice or any record differing from an uninterrupted run.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fleetlr_tests::{TestSim, eventually, start_sim};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::engine::{PLAYBOOK, assert_limits_kept, assert_no_step_ran_twice, playbook_dir};
+
+const SPEEDUP: f64 = 300.0;
+
+/// A daemon process on a data directory; dropping it kills it.
+struct Daemon {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A configuration with one real (not in-process) tenant: the test's simulator, trusted through
+/// its CA file, the secret coming from the environment as an operator would pass it.
+fn write_config(root: &Path, sim: &TestSim) -> PathBuf {
+    std::fs::write(root.join("ca.pem"), sim.sim.ca_pem()).expect("CA written");
+    playbook_dir(root, &[("e2e-triage", PLAYBOOK)]);
+    let config = format!(
+        r#"
+listen: 127.0.0.1:0
+data_dir: data
+playbooks_dir: playbooks
+shutdown_grace: 5s
+tenants:
+  - name: lab
+    tenant_id: {tenant}
+    client_id: {client}
+    client_secret: ${{E2E_CLIENT_SECRET}}
+    cloud: {{custom: {{api_base: "{base}", authority_host: "{base}"}}}}
+    ca_file: ca.pem
+    limits: {{time_scale: {SPEEDUP}, pacing_margin: 0.5}}
+"#,
+        tenant = sim.sim.tenant_id(),
+        client = sim.sim.client_id(),
+        base = sim.sim.base_url(),
+    );
+    let path = root.join("fleetlr.yaml");
+    std::fs::write(&path, config).expect("config written");
+    path
+}
+
+async fn start_daemon(config: &Path, secret: &str) -> Daemon {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetlr-under-test"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("E2E_CLIENT_SECRET", secret)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("daemon starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.starts_with("fleetlr listening on "))
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), line)
+        .await
+        .expect("the daemon announces its address in time")
+        .expect("reader task")
+        .expect("the daemon announces its address");
+    let base = line.trim_start_matches("fleetlr listening on ").to_owned();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let daemon = Daemon {
+        child,
+        base,
+        http: reqwest::Client::new(),
+    };
+    eventually(
+        Duration::from_secs(30),
+        "the daemon to be ready",
+        || async {
+            let response = daemon.http.get(daemon.url("/readyz")).send().await.ok()?;
+            response.status().is_success().then_some(())
+        },
+    )
+    .await;
+    daemon
+}
+
+impl Daemon {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    fn kill_9(mut self) {
+        // SIGKILL: no chance to persist anything more.
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reaped");
+    }
+}
+
+async fn wait_for_run(daemon: &Daemon, id: &str, timeout: Duration) -> Value {
+    eventually(timeout, "the run to end", || async {
+        let (_, run) = daemon.get(&format!("/api/v1/runs/{id}")).await;
+        matches!(run["state"].as_str(), Some("finished" | "cancelled")).then_some(run)
+    })
+    .await
+}
+
+fn scenario() -> String {
+    let mut yaml = String::from(
+        r#"
+fleet:
+  count: 54
+  tags:
+    - {tag: fails, fraction: 0.15}
+scripts:
+  triage.ps1:
+    duration: 20s..1m
+    output: "triage done"
+    rules:
+      - {when: {tags: [fails]}, outcome: fail, errors: "Access is denied"}
+  cleanup.ps1: {duration: 5s..10s}
+files:
+  default: {size: 16KiB}
+devices:
+"#,
+    );
+    for i in 0..6 {
+        yaml.push_str(&format!("  - {{name: gone-{i}.lab, offline: [{{}}]}}\n"));
+    }
+    yaml
+}
+
+async fn sim_for_kill_test() -> TestSim {
+    start_sim(
+        |a| {
+            a.speedup = SPEEDUP;
+            a.seed = 42;
+        },
+        &scenario(),
+    )
+    .await
+}
+
+fn run_body(devices: &[String]) -> Value {
+    json!({
+        "playbook": "e2e-triage",
+        "targets": {"devices": devices},
+        "expires_after": "1h",
+        "started_by": "kill-test",
+    })
+}
+
+/// What an operator would compare: per device, its state and each step's outcome, exit code
+/// and collected file hash.
+async fn records(daemon: &Daemon, id: &str) -> BTreeMap<String, Value> {
+    let (_, targets) = daemon.get(&format!("/api/v1/runs/{id}/targets")).await;
+    let (_, outcomes) = daemon.get(&format!("/api/v1/runs/{id}/outcomes")).await;
+    let mut records = BTreeMap::new();
+    for target in targets.as_array().expect("targets") {
+        let device = target["device_id"].as_str().expect("device").to_owned();
+        let mut steps = Vec::new();
+        for o in outcomes
+            .as_array()
+            .expect("outcomes")
+            .iter()
+            .filter(|o| o["device_id"] == device.as_str())
+        {
+            steps.push(json!([
+                o["step_id"],
+                o["outcome"],
+                o["exit_code"],
+                content_hash(daemon, o).await
+            ]));
+        }
+        records.insert(device, json!({"state": target["state"], "steps": steps}));
+    }
+    records
+}
+
+/// The SHA-256 of a result's content, downloaded through the API (and checked against the
+/// recorded hash). A GetFile archive is compared by what it contains: its gzip header carries
+/// the time it was made, which differs between any two runs.
+async fn content_hash(daemon: &Daemon, outcome: &Value) -> Value {
+    let Some(url) = outcome["artifact"]["url"].as_str() else {
+        return Value::Null;
+    };
+    let response = daemon
+        .http
+        .get(daemon.url(url))
+        .send()
+        .await
+        .expect("artifact download");
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    let bytes = response.bytes().await.expect("artifact bytes");
+    let sha = |data: &[u8]| format!("{:x}", Sha256::digest(data));
+    assert_eq!(
+        outcome["artifact"]["sha256"],
+        sha(&bytes),
+        "the served artifact is the recorded one"
+    );
+    if outcome["command_type"] == "GetFile" {
+        let mut content = Vec::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_end(&mut content)
+            .expect("a GetFile result is gzip");
+        return json!(sha(&content));
+    }
+    json!(sha(&bytes))
+}
+
+async fn device_ids(sim: &TestSim) -> Vec<String> {
+    crate::engine::all_device_ids(sim).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_any_moment_runs_no_step_twice_and_ends_with_the_same_records() {
+    let interrupted = async {
+        let sim = sim_for_kill_test().await;
+        let root = tempfile::tempdir().expect("tempdir");
+        let config = write_config(root.path(), &sim);
+        let devices = device_ids(&sim).await;
+        let mut daemon = start_daemon(&config, sim.sim.client_secret()).await;
+        let (status, run) = daemon.post("/api/v1/runs", &run_body(&devices)).await;
+        assert_eq!(status, 202, "{run}");
+        let id = run["id"].as_str().expect("run id").to_owned();
+        // Kill at staggered moments: before, during and between submissions, polls and captures.
+        let mut kills = 0;
+        for delay_ms in [300u64, 900, 150, 1300, 600, 50, 1100, 450, 800, 250] {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            let (_, run) = daemon.get(&format!("/api/v1/runs/{id}")).await;
+            if run["state"] == "finished" {
+                break;
+            }
+            daemon.kill_9();
+            kills += 1;
+            daemon = start_daemon(&config, sim.sim.client_secret()).await;
+        }
+        assert!(
+            kills >= 3,
+            "the run ended before it was interrupted enough ({kills} kills)"
+        );
+        wait_for_run(&daemon, &id, Duration::from_secs(180)).await;
+        let stats = sim.stats().await;
+        assert_no_step_ran_twice(&stats);
+        assert_limits_kept(&stats);
+        records(&daemon, &id).await
+    };
+    let uninterrupted = async {
+        let sim = sim_for_kill_test().await;
+        let root = tempfile::tempdir().expect("tempdir");
+        let config = write_config(root.path(), &sim);
+        let devices = device_ids(&sim).await;
+        let daemon = start_daemon(&config, sim.sim.client_secret()).await;
+        let (status, run) = daemon.post("/api/v1/runs", &run_body(&devices)).await;
+        assert_eq!(status, 202, "{run}");
+        let id = run["id"].as_str().expect("run id").to_owned();
+        wait_for_run(&daemon, &id, Duration::from_secs(180)).await;
+        records(&daemon, &id).await
+    };
+    let (interrupted, uninterrupted) = tokio::join!(interrupted, uninterrupted);
+    assert_eq!(interrupted.len(), 60);
+    let states: BTreeMap<String, usize> =
+        uninterrupted
+            .values()
+            .fold(BTreeMap::new(), |mut counts, record| {
+                *counts
+                    .entry(record["state"].as_str().unwrap_or_default().to_owned())
+                    .or_default() += 1;
+                counts
+            });
+    assert_eq!(states.get("expired"), Some(&6), "{states:?}");
+    assert!(states.get("failed").is_some_and(|n| *n > 0), "{states:?}");
+    let differences: Vec<_> = uninterrupted
+        .iter()
+        .filter(|(device, record)| interrupted.get(*device) != Some(record))
+        .map(|(device, record)| {
+            format!(
+                "{device}:\n  uninterrupted {record}\n  interrupted   {}",
+                interrupted.get(device).unwrap_or(&Value::Null)
+            )
+        })
+        .collect();
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_api_accepts_runs_refuses_bad_ones_and_the_daemon_stops_on_sigterm() {
+    let sim = start_sim(
+        |a| {
+            a.speedup = SPEEDUP;
+            a.devices = 4;
+        },
+        "scripts:\n  triage.ps1: {duration: 30m}\n  cleanup.ps1: {duration: 5s}\n",
+    )
+    .await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = write_config(root.path(), &sim);
+    let devices = device_ids(&sim).await;
+    let daemon = start_daemon(&config, sim.sim.client_secret()).await;
+
+    let (status, health) = daemon.get("/healthz").await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    let (status, names) = daemon.get("/api/v1/playbooks").await;
+    assert_eq!((status, names), (200, json!(["e2e-triage"])));
+
+    let (status, error) = daemon
+        .post(
+            "/api/v1/runs",
+            &json!({"playbook": "nope", "targets": {"devices": devices}}),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("playbook_not_found"))
+    );
+    let (status, error) = daemon
+        .post(
+            "/api/v1/runs",
+            &json!({"playbook": "e2e-triage", "targets": {"devices": ["no-such-device"]}}),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("unknown_device")),
+        "{error}"
+    );
+    let (status, error) = daemon
+        .post(
+            "/api/v1/runs",
+            &json!({"playbook": "e2e-triage", "target": {}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("target")),
+        "{error}"
+    );
+    let (status, error) = daemon
+        .get("/api/v1/runs/00000000-0000-0000-0000-000000000000")
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("run_not_found"))
+    );
+
+    let response = daemon
+        .http
+        .post(daemon.url("/api/v1/runs"))
+        .json(&run_body(&devices))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 202);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let run: Value = response.json().await.expect("run json");
+    let id = run["id"].as_str().expect("id").to_owned();
+    assert_eq!(location, format!("/api/v1/runs/{id}"));
+    assert_eq!(run["started_by"], "kill-test");
+    eventually(
+        Duration::from_secs(30),
+        "the run's actions to be in flight",
+        || async {
+            let (_, run) = daemon.get(&format!("/api/v1/runs/{id}")).await;
+            (run["targets"]["in_flight"] == 4).then_some(())
+        },
+    )
+    .await;
+    let (status, paused) = daemon
+        .post(&format!("/api/v1/runs/{id}/pause"), &json!({}))
+        .await;
+    assert_eq!((status, paused["state"].as_str()), (200, Some("paused")));
+    let (status, resumed) = daemon
+        .post(&format!("/api/v1/runs/{id}/resume"), &json!({}))
+        .await;
+    assert_eq!((status, resumed["state"].as_str()), (200, Some("running")));
+    let (status, _) = daemon
+        .post(&format!("/api/v1/runs/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, again) = daemon
+        .post(&format!("/api/v1/runs/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("invalid_state"))
+    );
+    let run = wait_for_run(&daemon, &id, Duration::from_secs(30)).await;
+    assert_eq!(run["state"], "cancelled");
+    assert_eq!(run["targets"]["cancelled"], 4, "{run}");
+    let (_, outcomes) = daemon.get(&format!("/api/v1/runs/{id}/outcomes")).await;
+    assert!(
+        outcomes
+            .as_array()
+            .expect("outcomes")
+            .iter()
+            .all(|o| o["outcome"] == "cancelled"),
+        "{outcomes}"
+    );
+    let (_, events) = daemon.get(&format!("/api/v1/runs/{id}/events")).await;
+    assert!(
+        events
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["kind"] == "run_state")
+    );
+
+    // SIGTERM: the daemon stops on its own, promptly and cleanly.
+    let mut daemon = daemon;
+    let pid = daemon.child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let exit = eventually(Duration::from_secs(15), "the daemon to exit", || {
+        let exit = daemon.child.try_wait().expect("try_wait");
+        async move { exit }
+    })
+    .await;
+    assert!(exit.success(), "{exit:?}");
+}
