@@ -167,7 +167,7 @@ struct RawLimits {
 /// How to reach a tenant.
 pub enum TenantKind {
     Real(fleetlr_defender::ClientConfig),
-    Simulated(fleetlr_sim::SimArgs, fleetlr_sim::Scenario),
+    Simulated(Box<(fleetlr_sim::SimArgs, fleetlr_sim::Scenario)>),
 }
 
 /// Reads, interpolates and parses a configuration file.
@@ -407,7 +407,7 @@ impl Tenant {
                 }
                 None => fleetlr_sim::Scenario::default(),
             };
-            return Ok(TenantKind::Simulated(args, scenario));
+            return Ok(TenantKind::Simulated(Box::new((args, scenario))));
         }
         let credential = match (&raw.client_secret, &raw.certificate) {
             (Some(secret), None) => fleetlr_defender::Credential::ClientSecret(secret.clone()),
@@ -516,7 +516,8 @@ mod tests {
         let tenant = &config.tenants[0];
         assert_eq!(tenant.limits().time_scale, 60.0);
         match tenant.kind().expect("kind") {
-            TenantKind::Simulated(args, _) => {
+            TenantKind::Simulated(sim) => {
+                let (args, _) = *sim;
                 assert_eq!(
                     (args.devices, args.max_sessions, args.speedup),
                     (3, 50, 60.0)

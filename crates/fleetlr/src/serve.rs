@@ -53,7 +53,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let client = match tenant.kind()? {
             TenantKind::Real(client_config) => DefenderClient::new(client_config)
                 .with_context(|| format!("tenant `{}`: building the API client", tenant.name))?,
-            TenantKind::Simulated(sim_args, scenario) => {
+            TenantKind::Simulated(sim) => {
+                let (sim_args, scenario) = *sim;
                 let tls = fleetlr_sim::TlsMaterial::load_or_generate(&sim_args.tls_dir)
                     .with_context(|| {
                         format!("tenant `{}`: preparing simulator TLS", tenant.name)
