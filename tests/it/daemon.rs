@@ -458,3 +458,70 @@ async fn the_rest_api_accepts_runs_refuses_bad_ones_and_the_daemon_stops_on_sigt
     .await;
     assert!(exit.success(), "{exit:?}");
 }
+
+fn cli(daemon: &Daemon, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetlr-under-test"))
+        .args(args)
+        .env("FLEETLR_SERVER", &daemon.base)
+        .output()
+        .expect("the CLI runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_starts_a_run_waits_for_it_and_reports_failures_by_exit_code() {
+    let sim = start_sim(
+        |a| a.speedup = SPEEDUP,
+        "fleet: {count: 3}\ndevices:\n  - {name: bad.lab, tags: [fails]}\nscripts:\n  triage.ps1:\n    duration: 10s\n    rules:\n      - {when: {tags: [fails]}, outcome: fail, errors: \"Access is denied\"}\n  cleanup.ps1: {duration: 5s}\n",
+    )
+    .await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = write_config(root.path(), &sim);
+    let daemon = start_daemon(&config, sim.sim.client_secret()).await;
+    let devices = device_ids(&sim).await;
+    let mut args = vec!["run", "e2e-triage", "--wait"];
+    for device in &devices {
+        args.extend(["--device", device.as_str()]);
+    }
+    let output = tokio::task::spawn_blocking({
+        let base = daemon.base.clone();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_fleetlr-under-test"))
+                .args(&args)
+                .env("FLEETLR_SERVER", base)
+                .output()
+                .expect("the CLI runs")
+        }
+    })
+    .await
+    .expect("CLI task");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "one device failed: {stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("succeeded 3") && stdout.contains("failed 1"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("accepted: 4 targets"), "{stderr}");
+
+    let listed = cli(&daemon, &["runs", "list", "--output", "json"]);
+    assert!(listed.status.success());
+    let runs: Value = serde_json::from_slice(&listed.stdout).expect("JSON list");
+    let id = runs[0]["id"].as_str().expect("run id").to_owned();
+    assert_eq!(runs[0]["state"], "finished");
+    let shown = cli(&daemon, &["runs", "show", &id]);
+    let table = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        table.contains("bad.lab") && table.contains("not_executed 1"),
+        "{table}"
+    );
+    let retried = cli(&daemon, &["runs", "retry", &id]);
+    assert!(String::from_utf8_lossy(&retried.stdout).contains("1 targets queued again"));
+    let missing = cli(&daemon, &["runs", "show", "no-such-run"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("run `no-such-run` not found"));
+}

@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod client_cmd;
 mod config;
 mod logging;
 mod playbook_cmd;
@@ -22,6 +23,11 @@ struct Cli {
 enum Command {
     /// Run the daemon: the scheduler and the REST API, as the configuration says.
     Serve(serve::ServeArgs),
+    /// Start a playbook run on the daemon (see `fleetlr run --help` for exit codes).
+    Run(client_cmd::RunArgs),
+    /// List, show and control runs on the daemon.
+    #[command(subcommand)]
+    Runs(client_cmd::RunsCommand),
     /// Serve a simulated Microsoft Defender for Endpoint API over HTTPS.
     Sim(fleetlr_sim::SimArgs),
     /// Check playbooks and report every problem as file:line:column.
@@ -38,6 +44,8 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(&args),
+        Command::Run(args) => client_cmd::run(&args),
+        Command::Runs(command) => client_cmd::runs(&command),
         Command::Sim(args) => sim::run(args),
         Command::Validate(args) => playbook_cmd::validate(&args),
         Command::Plan(args) => playbook_cmd::plan(&args),

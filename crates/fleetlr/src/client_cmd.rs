@@ -1,0 +1,590 @@
+//! `fleetlr run` and `fleetlr runs …`: the command line against a running daemon's REST API.
+//! Tables for people by default, the server's JSON for scripts (`--output json`).
+//!
+//! Exit codes: 0 success (with `--wait`: every target succeeded), 1 error (the server's
+//! message is printed), 2 the run ended with targets that did not succeed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use fleetlr_server::api::{CreateRun, OutcomeView, RunView, TargetView, Targets};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The daemon's address.
+    #[arg(
+        long,
+        env = "FLEETLR_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    server: String,
+    /// Tables for people, or the server's JSON for scripts.
+    #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A playbook the daemon knows by name, or a path to a playbook file (sent with the request).
+    playbook: String,
+    /// A device id or computer name (repeat for more).
+    #[arg(long = "device")]
+    devices: Vec<String>,
+    /// Every device with this machine tag (repeat for more).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Every device of this RBAC device group id (repeat for more).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// An OData filter over /api/machines, e.g. "osPlatform eq 'Windows11'".
+    #[arg(long)]
+    filter: Option<String>,
+    /// A playbook parameter, name=value (repeat for more).
+    #[arg(long = "param", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+    /// Override the playbook's priority.
+    #[arg(long, value_parser = ["response", "collection"])]
+    priority: Option<String>,
+    /// Tenant name from the daemon's configuration (default: its first tenant).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Override how long offline devices are waited for, e.g. 3d, 12h.
+    #[arg(long)]
+    expires_after: Option<String>,
+    /// Run the first N devices first and pause if any of them fails.
+    #[arg(long)]
+    canary: Option<u32>,
+    /// Pause the run when more than this percentage of ended targets failed.
+    #[arg(long)]
+    max_failure_percent: Option<u8>,
+    /// Wait for the run to end, showing progress; exit 2 if any target did not succeed.
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// The newest runs with their progress.
+    List {
+        /// Only runs in this state (queued, running, paused, cancelling, finished, cancelled).
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// One run: its state, targets and outcomes.
+    Show {
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Cancel a run: queued devices are dropped, actions in flight are cancelled.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Queue a run's failed, timed-out and expired devices again.
+    Retry {
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Stop sending a run's commands (actions in flight finish).
+    Pause {
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Resume a paused run.
+    Resume {
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not name=value")),
+    }
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(server: &ServerArgs) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Self {
+            http,
+            base: server.server.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|err| {
+            if err.is_connect() {
+                anyhow::anyhow!(
+                    "cannot reach the daemon at {}; start it with `fleetlr serve --config config/dev.yaml` or point --server / FLEETLR_SERVER at it",
+                    self.base
+                )
+            } else {
+                anyhow::anyhow!("calling {url}: {err}")
+            }
+        })?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let message = value["error"]["message"]
+                .as_str()
+                .map_or_else(|| format!("the daemon answered {status}"), str::to_owned);
+            bail!("{message}");
+        }
+        Ok(value)
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let body = create_body(args)?;
+    runtime()?.block_on(async {
+        let api = Api::new(&args.server)?;
+        let body = serde_json::to_value(&body).context("encoding the request")?;
+        let created = api
+            .call(reqwest::Method::POST, "/api/v1/runs", Some(&body))
+            .await?;
+        let run: RunView =
+            serde_json::from_value(created.clone()).context("reading the daemon's answer")?;
+        if !args.wait {
+            print_value(args.server.output, &created, || {
+                format!(
+                    "run {} accepted: {} targets, {}\n",
+                    run.id, run.progress.total, run.state
+                )
+            });
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!("run {} accepted: {} targets", run.id, run.progress.total);
+        wait(&api, &run.id, args.server.output).await
+    })
+}
+
+fn create_body(args: &RunArgs) -> anyhow::Result<CreateRun> {
+    let path = Path::new(&args.playbook);
+    let is_file = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    let (playbook, playbook_yaml, name) = if is_file {
+        let yaml =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("inline")
+            .to_owned();
+        (None, Some(yaml), Some(name))
+    } else {
+        (Some(args.playbook.clone()), None, None)
+    };
+    let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
+    Ok(CreateRun {
+        playbook,
+        playbook_yaml,
+        name,
+        tenant: args.tenant.clone(),
+        targets: Targets {
+            devices: args.devices.clone(),
+            tags: args.tags.clone(),
+            rbac_group_ids: args.groups.clone(),
+            filter: args.filter.clone(),
+        },
+        parameters: args
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+        priority: args.priority.clone(),
+        expires_after: args.expires_after.clone(),
+        max_failure_percent: args.max_failure_percent,
+        canary: args.canary,
+        started_by: Some(format!("cli:{user}")),
+    })
+}
+
+async fn wait(api: &Api, id: &str, output: Output) -> anyhow::Result<ExitCode> {
+    let mut last = String::new();
+    loop {
+        let value = api
+            .call(reqwest::Method::GET, &format!("/api/v1/runs/{id}"), None)
+            .await?;
+        let run: RunView = serde_json::from_value(value.clone()).context("reading the run")?;
+        let line = progress_line(&run);
+        if line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+        if matches!(run.state.as_str(), "finished" | "cancelled") {
+            print_value(output, &value, || show_run(&run));
+            let all_succeeded = run.targets.keys().all(|state| state == "succeeded");
+            return Ok(if all_succeeded {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+fn progress_line(run: &RunView) -> String {
+    let counts: Vec<String> = run
+        .targets
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    let mut line = format!(
+        "{} {}/{} ended ({})",
+        run.state,
+        run.progress.ended,
+        run.progress.total,
+        counts.join(", ")
+    );
+    if let Some(reason) = &run.pause_reason {
+        let _ = write!(line, " — {reason}");
+    }
+    line
+}
+
+pub fn runs(command: &RunsCommand) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        match command {
+            RunsCommand::List {
+                state,
+                limit,
+                server,
+            } => {
+                let api = Api::new(server)?;
+                let mut path = format!("/api/v1/runs?limit={limit}");
+                if let Some(state) = state {
+                    let _ = write!(path, "&state={state}");
+                }
+                let value = api.call(reqwest::Method::GET, &path, None).await?;
+                let runs: Vec<RunView> =
+                    serde_json::from_value(value.clone()).context("reading runs")?;
+                print_value(server.output, &value, || runs_table(&runs));
+            }
+            RunsCommand::Show { id, server } => {
+                let api = Api::new(server)?;
+                let run = api
+                    .call(reqwest::Method::GET, &format!("/api/v1/runs/{id}"), None)
+                    .await?;
+                let targets = api
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/api/v1/runs/{id}/targets"),
+                        None,
+                    )
+                    .await?;
+                let outcomes = api
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/api/v1/runs/{id}/outcomes"),
+                        None,
+                    )
+                    .await?;
+                let all = serde_json::json!({"run": run, "targets": targets, "outcomes": outcomes});
+                let run: RunView = serde_json::from_value(run).context("reading the run")?;
+                let targets: Vec<TargetView> =
+                    serde_json::from_value(targets).context("reading targets")?;
+                let outcomes: Vec<OutcomeView> =
+                    serde_json::from_value(outcomes).context("reading outcomes")?;
+                print_value(server.output, &all, || {
+                    format!(
+                        "{}\n{}\n{}",
+                        show_run(&run),
+                        outcome_summary(&outcomes),
+                        targets_table(&targets)
+                    )
+                });
+            }
+            RunsCommand::Cancel { id, server }
+            | RunsCommand::Pause { id, server }
+            | RunsCommand::Resume { id, server }
+            | RunsCommand::Retry { id, server } => {
+                let verb = match command {
+                    RunsCommand::Cancel { .. } => "cancel",
+                    RunsCommand::Pause { .. } => "pause",
+                    RunsCommand::Resume { .. } => "resume",
+                    _ => "retry",
+                };
+                let api = Api::new(server)?;
+                let value = api
+                    .call(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/runs/{id}/{verb}"),
+                        Some(&serde_json::json!({})),
+                    )
+                    .await?;
+                let run_value = if verb == "retry" {
+                    value["run"].clone()
+                } else {
+                    value.clone()
+                };
+                let run: RunView = serde_json::from_value(run_value).context("reading the run")?;
+                print_value(server.output, &value, || {
+                    let mut text = progress_line(&run);
+                    if let Some(n) = value["requeued"].as_u64() {
+                        let _ = write!(text, "; {n} targets queued again");
+                    }
+                    format!("run {}: {text}\n", run.id)
+                });
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print_value(output: Output, value: &Value, table: impl FnOnce() -> String) {
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
+        Output::Table => print!("{}", table()),
+    }
+}
+
+/// Left-aligned columns, two spaces apart, header first.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<String>| {
+        let text: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
+            .collect();
+        let _ = writeln!(out, "{}", text.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+    out
+}
+
+fn counts(map: &BTreeMap<String, u64>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn runs_table(runs: &[RunView]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                r.state.clone(),
+                r.playbook.clone(),
+                r.priority.clone(),
+                format!("{}/{}", r.progress.ended, r.progress.total),
+                counts(&r.targets),
+                r.started_by.clone(),
+                r.created_at.chars().take(19).collect(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "STATE",
+            "PLAYBOOK",
+            "PRIORITY",
+            "ENDED",
+            "TARGETS",
+            "STARTED BY",
+            "CREATED (UTC)",
+        ],
+        &rows,
+    )
+}
+
+fn show_run(run: &RunView) -> String {
+    let mut out = String::new();
+    let mut field = |name: &str, value: &str| {
+        let _ = writeln!(out, "{name:<13}{value}");
+    };
+    field("run", &run.id);
+    field("state", &run.state);
+    if let Some(reason) = &run.pause_reason {
+        field("paused", reason);
+    }
+    field(
+        "playbook",
+        &format!(
+            "{} (sha256 {})",
+            run.playbook,
+            &run.playbook_sha256[..run.playbook_sha256.len().min(12)]
+        ),
+    );
+    field("tenant", &run.tenant);
+    field("priority", &run.priority);
+    field(
+        "started by",
+        &format!("{} ({})", run.started_by, run.trigger),
+    );
+    field("created", &run.created_at);
+    field("expires", &run.expires_at);
+    if let Some(finished) = &run.finished_at {
+        field("finished", finished);
+    }
+    field(
+        "progress",
+        &format!(
+            "{}/{} targets ended",
+            run.progress.ended, run.progress.total
+        ),
+    );
+    field("targets", &counts(&run.targets));
+    out
+}
+
+fn outcome_summary(outcomes: &[OutcomeView]) -> String {
+    let mut by_step: BTreeMap<(u32, u32, String), BTreeMap<String, u64>> = BTreeMap::new();
+    for o in outcomes {
+        *by_step
+            .entry((o.call_index, o.command_index, o.step_id.clone()))
+            .or_default()
+            .entry(o.outcome.clone())
+            .or_default() += 1;
+    }
+    let rows: Vec<Vec<String>> = by_step
+        .into_iter()
+        .map(|((call, command, step), kinds)| {
+            vec![step, format!("{call}.{command}"), counts(&kinds)]
+        })
+        .collect();
+    table(&["STEP", "CALL", "OUTCOMES"], &rows)
+}
+
+fn targets_table(targets: &[TargetView]) -> String {
+    let rows: Vec<Vec<String>> = targets
+        .iter()
+        .map(|t| {
+            vec![
+                t.device_name.clone().unwrap_or_else(|| t.device_id.clone()),
+                t.state.clone(),
+                t.call_index.to_string(),
+                t.attempts.to_string(),
+                t.last_error
+                    .clone()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(80)
+                    .collect(),
+            ]
+        })
+        .collect();
+    table(
+        &["DEVICE", "STATE", "CALL", "ATTEMPTS", "LAST ERROR"],
+        &rows,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn run_takes_repeated_targets_and_parameters() {
+        let cli = Cli::try_parse_from([
+            "run",
+            "collect-file",
+            "--device",
+            "a",
+            "--device",
+            "b",
+            "--tag",
+            "prod",
+            "--param",
+            "path=C:\\x=y",
+            "--priority",
+            "response",
+            "--output",
+            "json",
+        ])
+        .expect("parses");
+        let body = create_body(&cli.run).expect("body");
+        assert_eq!(body.playbook.as_deref(), Some("collect-file"));
+        assert_eq!(body.targets.devices, ["a", "b"]);
+        assert_eq!(body.parameters["path"], "C:\\x=y");
+        assert_eq!(cli.run.server.output, Output::Json);
+        assert!(Cli::try_parse_from(["run", "p", "--param", "novalue"]).is_err());
+        assert!(Cli::try_parse_from(["run", "p", "--priority", "urgent"]).is_err());
+    }
+
+    #[test]
+    fn tables_align_their_columns() {
+        let text = table(
+            &["A", "LONGER"],
+            &[
+                vec!["wide cell".into(), "x".into()],
+                vec!["y".into(), "z".into()],
+            ],
+        );
+        assert_eq!(text, "A          LONGER\nwide cell  x\ny          z\n");
+    }
+}
