@@ -567,3 +567,112 @@ async fn sim_now(sim: &TestSim) -> chrono::DateTime<chrono::Utc> {
         .expect("sim time parses")
         .with_timezone(&chrono::Utc)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_canary_or_a_tripped_breaker_pauses_the_run_until_an_operator_decides() {
+    fleetlr_tests::init_logging();
+    let scenario = "fleet: {count: 30}\nscripts:\n  triage.ps1:\n    duration: 10s\n    rules:\n      - {when: {fraction: 1.0}, outcome: fail, errors: \"Access is denied\"}\n  cleanup.ps1: {duration: 5s}\n";
+    let sim = start_sim(|a| a.speedup = SPEEDUP, scenario).await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(&sim, root.path(), limits()).await;
+    let devices = all_device_ids(&sim).await;
+    let canary_run = engine
+        .create_run(RunRequest {
+            canary: Some(2),
+            ..request("e2e-triage", devices[..10].to_vec())
+        })
+        .await
+        .expect("canary run");
+    let breaker_run = engine
+        .create_run(RunRequest {
+            max_failure_percent: Some(50),
+            ..request("e2e-triage", devices[10..].to_vec())
+        })
+        .await
+        .expect("breaker run");
+    let paused = |id: String| {
+        let engine = engine.clone();
+        async move {
+            eventually(Duration::from_secs(60), "the run to pause", || async {
+                let run = engine.store().run(&id).await.expect("run");
+                (run.state == RunState::Paused).then_some(run)
+            })
+            .await
+        }
+    };
+    let canary = paused(canary_run.clone()).await;
+    assert!(
+        canary
+            .pause_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("canary: 2 of the first 2")),
+        "{canary:?}"
+    );
+    let counts = engine
+        .store()
+        .target_counts(&canary_run)
+        .await
+        .expect("counts");
+    let counts: BTreeMap<TargetState, u64> = counts.into_iter().collect();
+    let expected: BTreeMap<TargetState, u64> =
+        [(TargetState::Pending, 8), (TargetState::Failed, 2)]
+            .into_iter()
+            .collect();
+    assert_eq!(counts, expected, "only the canaries ran");
+    let breaker = paused(breaker_run.clone()).await;
+    assert!(
+        breaker
+            .pause_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("circuit breaker")),
+        "{breaker:?}"
+    );
+    let pending = engine
+        .store()
+        .target_counts(&breaker_run)
+        .await
+        .expect("counts")
+        .into_iter()
+        .find(|(s, _)| *s == TargetState::Pending)
+        .map_or(0, |(_, n)| n);
+    assert!(
+        pending > 0,
+        "the breaker stopped the run before it reached every device"
+    );
+
+    // The operator resumes the canary run: it runs to the end without its canary.
+    engine
+        .resume_run(&canary_run, "alice")
+        .await
+        .expect("resume");
+    assert_eq!(
+        wait_for_end(&engine, &canary_run, Duration::from_secs(60)).await,
+        RunState::Finished
+    );
+    let counts = engine
+        .store()
+        .target_counts(&canary_run)
+        .await
+        .expect("counts");
+    assert_eq!(counts, vec![(TargetState::Failed, 10)]);
+    // And cancels the other: its queued devices end cancelled, each command recorded so.
+    engine
+        .cancel_run(&breaker_run, "alice")
+        .await
+        .expect("cancel");
+    assert_eq!(
+        wait_for_end(&engine, &breaker_run, Duration::from_secs(60)).await,
+        RunState::Cancelled
+    );
+    let outcomes = engine
+        .store()
+        .outcomes(&breaker_run)
+        .await
+        .expect("outcomes");
+    let cancelled = outcomes
+        .iter()
+        .filter(|o| o.outcome.outcome == OutcomeKind::Cancelled)
+        .count();
+    assert_eq!(cancelled as u64, pending * 3);
+    engine.shutdown(Duration::from_secs(5)).await;
+}

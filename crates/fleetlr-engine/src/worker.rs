@@ -88,6 +88,22 @@ struct Flight {
     cancel_sent: bool,
 }
 
+impl Flight {
+    /// Starts watching the accepted action of `submission`.
+    fn watch(submission: &Submission, action_id: String) -> Self {
+        Self {
+            submission_id: submission.id,
+            target_id: submission.target_id,
+            run_id: submission.run_id.clone(),
+            device_id: submission.device_id.clone(),
+            action_id,
+            call_index: submission.call_index,
+            watched_since: Instant::now(),
+            cancel_sent: false,
+        }
+    }
+}
+
 /// A run's compiled playbook and bound values, kept while the run is open.
 struct Plan {
     run: Run,
@@ -268,19 +284,8 @@ impl Worker {
             };
             self.slots.occupy();
             self.busy.insert(submission.device_id.clone());
-            self.flights.insert(
-                action_id.clone(),
-                Flight {
-                    submission_id: submission.id,
-                    target_id: submission.target_id,
-                    run_id: submission.run_id.clone(),
-                    device_id: submission.device_id.clone(),
-                    action_id,
-                    call_index: submission.call_index,
-                    watched_since: Instant::now(),
-                    cancel_sent: false,
-                },
-            );
+            self.flights
+                .insert(action_id.clone(), Flight::watch(&submission, action_id));
         }
         self.uncertain = self.store.open_intents(&name).await?;
         for submission in &self.uncertain {
@@ -530,19 +535,8 @@ impl Worker {
                     self.store
                         .record_accepted(submission.id, &action_id)
                         .await?;
-                    self.flights.insert(
-                        action_id.clone(),
-                        Flight {
-                            submission_id: submission.id,
-                            target_id: submission.target_id,
-                            run_id: submission.run_id.clone(),
-                            device_id: submission.device_id.clone(),
-                            action_id,
-                            call_index: submission.call_index,
-                            watched_since: Instant::now(),
-                            cancel_sent: false,
-                        },
-                    );
+                    self.flights
+                        .insert(action_id.clone(), Flight::watch(&submission, action_id));
                     self.next_poll = Instant::now();
                 }
                 Verdict::NeverLanded => {
@@ -847,19 +841,8 @@ impl Worker {
                 self.store
                     .record_accepted(submission.id, &action.id)
                     .await?;
-                self.flights.insert(
-                    action.id.clone(),
-                    Flight {
-                        submission_id: submission.id,
-                        target_id: target.id,
-                        run_id: run_id.to_owned(),
-                        device_id: target.device_id.clone(),
-                        action_id: action.id,
-                        call_index: target.call_index,
-                        watched_since: Instant::now(),
-                        cancel_sent: false,
-                    },
-                );
+                self.flights
+                    .insert(action.id.clone(), Flight::watch(&submission, action.id));
                 if self.flights.len() == 1 {
                     self.next_poll = Instant::now() + self.wall(limits.poll_interval);
                 }

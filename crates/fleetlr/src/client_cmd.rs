@@ -43,6 +43,9 @@ pub struct RunArgs {
     /// A device id or computer name (repeat for more).
     #[arg(long = "device")]
     devices: Vec<String>,
+    /// A file of device ids or computer names, one per line (`#` starts a comment).
+    #[arg(long)]
+    device_file: Option<std::path::PathBuf>,
     /// Every device with this machine tag (repeat for more).
     #[arg(long = "tag")]
     tags: Vec<String>,
@@ -225,6 +228,17 @@ fn create_body(args: &RunArgs) -> anyhow::Result<CreateRun> {
     } else {
         (Some(args.playbook.clone()), None, None)
     };
+    let mut devices = args.devices.clone();
+    if let Some(file) = &args.device_file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        devices.extend(
+            text.lines()
+                .map(|line| line.split('#').next().unwrap_or_default().trim())
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned),
+        );
+    }
     let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
     Ok(CreateRun {
         playbook,
@@ -232,7 +246,7 @@ fn create_body(args: &RunArgs) -> anyhow::Result<CreateRun> {
         name,
         tenant: args.tenant.clone(),
         targets: Targets {
-            devices: args.devices.clone(),
+            devices,
             tags: args.tags.clone(),
             rbac_group_ids: args.groups.clone(),
             filter: args.filter.clone(),
@@ -573,6 +587,24 @@ mod tests {
         assert_eq!(body.parameters["path"], "C:\\x=y");
         assert_eq!(cli.run.server.output, Output::Json);
         assert!(Cli::try_parse_from(["run", "p", "--param", "novalue"]).is_err());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list = dir.path().join("devices.txt");
+        std::fs::write(
+            &list,
+            "# incident 42
+ws-1.corp  # the first
+
+ws-2.corp
+",
+        )
+        .expect("written");
+        let list = list.to_str().expect("utf-8 path");
+        let cli = Cli::try_parse_from(["run", "p", "--device", "a", "--device-file", list])
+            .expect("parses");
+        assert_eq!(
+            create_body(&cli.run).expect("body").targets.devices,
+            ["a", "ws-1.corp", "ws-2.corp"]
+        );
         assert!(Cli::try_parse_from(["run", "p", "--priority", "urgent"]).is_err());
     }
 

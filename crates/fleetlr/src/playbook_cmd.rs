@@ -17,8 +17,12 @@ use fleetlr_playbook::{
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Playbook files, or directories whose *.yaml files are checked.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "config")]
     paths: Vec<PathBuf>,
+    /// A daemon configuration to check (offline: no tenant is contacted); its playbook
+    /// directory is validated too.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Largest library file accepted, in bytes (the API documents 20 MB).
     #[arg(long, default_value_t = Catalogue::DEFAULT_MAX_FILE_BYTES)]
     max_library_file_bytes: u64,
@@ -56,7 +60,23 @@ pub fn schema(command: &PlaybookCommand) -> ExitCode {
 }
 
 pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let files = playbook_files(&args.paths)?;
+    let mut paths = args.paths.clone();
+    let mut config_problems = 0;
+    if let Some(path) = &args.config {
+        let config = crate::config::load(path)?;
+        let problems = config.check();
+        if problems.is_empty() {
+            let tenants: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
+            println!("ok  {}: tenants {}", path.display(), tenants.join(", "));
+        } else {
+            config_problems = problems.len();
+            for problem in &problems {
+                println!("{}: {problem}", path.display());
+            }
+        }
+        paths.push(config.playbooks_dir.clone());
+    }
+    let files = playbook_files(&paths)?;
     let mut catalogues: BTreeMap<PathBuf, Catalogue> = BTreeMap::new();
     let mut invalid = 0;
     for file in &files {
@@ -74,7 +94,7 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("{} playbooks checked, {invalid} with problems", files.len());
-    Ok(if invalid == 0 {
+    Ok(if invalid == 0 && config_problems == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -84,3 +84,36 @@ fn schema_is_json() {
     assert!(output.status.success());
     assert!(stdout(&output).contains("\"title\": \"fleetlr playbook\""));
 }
+
+#[test]
+fn validate_checks_a_daemon_configuration_and_its_playbooks_offline() {
+    let output = fleetlr(&["validate", "--config", "config/dev.yaml"]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("ok  config/dev.yaml: tenants lab"), "{out}");
+    assert!(
+        out.contains("6 playbooks checked, 0 with problems"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "tenants:\n  - {name: prod, tenant_id: t, client_id: c}\nplaybooks_dir: .\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "name: p\ndescription: x\nsteps:\n  - get_file: x\n",
+    )
+    .expect("write");
+    let output = fleetlr(&["validate", "--config", path.to_str().expect("utf-8 path")]);
+    assert!(!output.status.success());
+    assert!(
+        stdout(&output)
+            .contains("tenant `prod`: give exactly one of `client_secret` and `certificate`"),
+        "{}",
+        stdout(&output)
+    );
+}
