@@ -525,3 +525,150 @@ async fn the_cli_starts_a_run_waits_for_it_and_reports_failures_by_exit_code() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("run `no-such-run` not found"));
 }
+
+/// 170 generated devices (a tenth tagged `fails`, whose triage script fails), 20 that come
+/// online within the first hour, and 10 that never do.
+fn fleet_scenario() -> String {
+    let mut yaml = String::from(
+        r#"
+fleet:
+  count: 170
+  tags:
+    - {tag: fails, fraction: 0.1}
+scripts:
+  triage.ps1:
+    duration: 20s..2m
+    output: "triage done"
+    rules:
+      - {when: {tags: [fails]}, outcome: fail, errors: "Access is denied"}
+  cleanup.ps1:
+    duration: 5s..20s
+files:
+  default: {size: 64KiB}
+timing:
+  dispatch: 2s..5s
+devices:
+"#,
+    );
+    for i in 0..20 {
+        yaml.push_str(&format!(
+            "  - {{name: late-{i}.lab, offline: [{{until: 10m..50m}}]}}\n"
+        ));
+    }
+    for i in 0..10 {
+        yaml.push_str(&format!("  - {{name: gone-{i}.lab, offline: [{{}}]}}\n"));
+    }
+    yaml
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_run_gives_every_command_its_outcome_inside_the_limits() {
+    let sim = start_sim(
+        |a| {
+            a.speedup = SPEEDUP;
+            a.seed = 7;
+        },
+        &fleet_scenario(),
+    )
+    .await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = write_config(root.path(), &sim);
+    let daemon = start_daemon(&config, sim.sim.client_secret()).await;
+    let machines = sim
+        .client()
+        .list_all_machines(&fleetlr_defender::odata::ODataQuery::new())
+        .await
+        .expect("machines");
+    assert_eq!(machines.len(), 200);
+    let name_of: BTreeMap<String, String> = machines
+        .iter()
+        .map(|m| {
+            (
+                m.id.clone(),
+                m.computer_dns_name.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let tagged_fails: std::collections::HashSet<String> = machines
+        .iter()
+        .filter(|m| m.machine_tags.iter().any(|t| t == "fails"))
+        .map(|m| m.id.clone())
+        .collect();
+    assert!(
+        !tagged_fails.is_empty(),
+        "the scenario tags some devices `fails`"
+    );
+    // Two simulated hours: the late devices are back by then, the gone ones never.
+    let body = json!({
+        "playbook": "e2e-triage",
+        "targets": {"devices": name_of.keys().collect::<Vec<_>>()},
+        "expires_after": "2h",
+        "started_by": "e2e",
+    });
+    let (status, run) = daemon.post("/api/v1/runs", &body).await;
+    assert_eq!(status, 202, "{run}");
+    let id = run["id"].as_str().expect("run id").to_owned();
+    let run = wait_for_run(&daemon, &id, Duration::from_secs(180)).await;
+    assert_eq!(run["state"], "finished", "{run}");
+
+    let records = records(&daemon, &id).await;
+    assert_eq!(records.len(), 200);
+    for (device, record) in &records {
+        let name = &name_of[device];
+        let (state, kinds) = if name.starts_with("gone-") {
+            ("expired", ["expired", "expired", "expired"])
+        } else if tagged_fails.contains(device) {
+            ("failed", ["failed", "not_executed", "not_executed"])
+        } else {
+            ("succeeded", ["completed", "completed", "completed"])
+        };
+        assert_eq!(record["state"], state, "{name}: {record}");
+        let steps: Vec<(&str, &str)> = record["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .map(|s| {
+                (
+                    s[0].as_str().unwrap_or_default(),
+                    s[1].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let expected: Vec<(&str, &str)> = ["triage", "collect", "cleanup"]
+            .into_iter()
+            .zip(kinds)
+            .collect();
+        assert_eq!(steps, expected, "{name}");
+        if state == "succeeded" {
+            // Collected and captured: `records` downloaded each artifact and checked its hash.
+            assert!(record["steps"][1][3].is_string(), "{name}: {record}");
+            assert_eq!(record["steps"][0][2], 0, "{name}: the triage exit code");
+        }
+    }
+    let (_, outcomes) = daemon.get(&format!("/api/v1/runs/{id}/outcomes")).await;
+    let outcomes = outcomes.as_array().expect("outcomes");
+    let triage = outcomes
+        .iter()
+        .find(|o| o["step_id"] == "triage" && o["outcome"] == "completed")
+        .expect("a completed triage");
+    assert!(
+        triage["output_preview"]
+            .as_str()
+            .is_some_and(|o| o.contains("triage done")),
+        "{triage}"
+    );
+    let failed = outcomes
+        .iter()
+        .find(|o| o["outcome"] == "failed")
+        .expect("a failed triage");
+    assert!(
+        failed["errors"].to_string().contains("Access is denied"),
+        "{failed}"
+    );
+
+    let stats = sim.stats().await;
+    assert_limits_kept(&stats);
+    assert_no_step_ran_twice(&stats);
+    // Devices that never came online were not left holding sessions in MDE's queue.
+    assert_eq!(stats["sessions_in_use"], 0);
+}
