@@ -21,6 +21,8 @@ struct Daemon {
     child: Child,
     base: String,
     http: reqwest::Client,
+    /// The admin token the daemon created on its first start.
+    token: String,
 }
 
 impl Drop for Daemon {
@@ -83,10 +85,19 @@ async fn start_daemon(config: &Path, secret: &str) -> Daemon {
         .expect("the daemon announces its address");
     let base = line.trim_start_matches("fleetlr listening on ").to_owned();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let token_file = config
+        .parent()
+        .expect("config dir")
+        .join("data/admin.token");
+    let token = std::fs::read_to_string(&token_file)
+        .expect("the first start leaves an admin token")
+        .trim()
+        .to_owned();
     let daemon = Daemon {
         child,
         base,
         http: reqwest::Client::new(),
+        token,
     };
     eventually(
         Duration::from_secs(30),
@@ -106,15 +117,30 @@ impl Daemon {
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        self.get_as(path, &self.token).await
+    }
+
+    async fn get_as(&self, path: &str, token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_as(path, body, &self.token).await
+    }
+
+    async fn post_as(&self, path: &str, body: &Value, token: &str) -> (u16, Value) {
         let response = self
             .http
             .post(self.url(path))
+            .bearer_auth(token)
             .json(body)
             .send()
             .await
@@ -220,6 +246,7 @@ async fn content_hash(daemon: &Daemon, outcome: &Value) -> Value {
     let response = daemon
         .http
         .get(daemon.url(url))
+        .bearer_auth(&daemon.token)
         .send()
         .await
         .expect("artifact download");
@@ -381,6 +408,7 @@ async fn the_rest_api_accepts_runs_refuses_bad_ones_and_the_daemon_stops_on_sigt
     let response = daemon
         .http
         .post(daemon.url("/api/v1/runs"))
+        .bearer_auth(&daemon.token)
         .json(&run_body(&devices))
         .send()
         .await
@@ -393,7 +421,7 @@ async fn the_rest_api_accepts_runs_refuses_bad_ones_and_the_daemon_stops_on_sigt
     let run: Value = response.json().await.expect("run json");
     let id = run["id"].as_str().expect("id").to_owned();
     assert_eq!(location, format!("/api/v1/runs/{id}"));
-    assert_eq!(run["started_by"], "kill-test");
+    assert_eq!(run["started_by"], "admin for kill-test");
     eventually(
         Duration::from_secs(30),
         "the run's actions to be in flight",
@@ -463,6 +491,7 @@ fn cli(daemon: &Daemon, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_fleetlr-under-test"))
         .args(args)
         .env("FLEETLR_SERVER", &daemon.base)
+        .env("FLEETLR_TOKEN", &daemon.token)
         .output()
         .expect("the CLI runs")
 }
@@ -484,11 +513,13 @@ async fn the_cli_starts_a_run_waits_for_it_and_reports_failures_by_exit_code() {
     }
     let output = tokio::task::spawn_blocking({
         let base = daemon.base.clone();
+        let token = daemon.token.clone();
         let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         move || {
             Command::new(env!("CARGO_BIN_EXE_fleetlr-under-test"))
                 .args(&args)
                 .env("FLEETLR_SERVER", base)
+                .env("FLEETLR_TOKEN", token)
                 .output()
                 .expect("the CLI runs")
         }
@@ -671,4 +702,134 @@ async fn a_fleet_run_gives_every_command_its_outcome_inside_the_limits() {
     assert_no_step_ran_twice(&stats);
     // Devices that never came online were not left holding sessions in MDE's queue.
     assert_eq!(stats["sessions_in_use"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_enforced_and_every_change_is_audited_with_who_made_it() {
+    let sim = start_sim(
+        |a| {
+            a.speedup = SPEEDUP;
+            a.devices = 2;
+        },
+        "scripts:\n  triage.ps1: {duration: 10s}\n  cleanup.ps1: {duration: 5s}\n",
+    )
+    .await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = write_config(root.path(), &sim);
+    let daemon = start_daemon(&config, sim.sim.client_secret()).await;
+    let devices = device_ids(&sim).await;
+    let token_for = |name: &'static str, role: &'static str| {
+        let daemon = &daemon;
+        async move {
+            let (status, created) = daemon
+                .post("/api/v1/tokens", &json!({"name": name, "role": role}))
+                .await;
+            assert_eq!(status, 201, "{created}");
+            created["token"].as_str().expect("token").to_owned()
+        }
+    };
+    let viewer = token_for("vera", "viewer").await;
+    let operator = token_for("ops-bot", "operator").await;
+
+    // No token, a wrong one: the same 401, nothing more said. Health needs none.
+    let anonymous = daemon
+        .http
+        .get(daemon.url("/api/v1/runs"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    let (status, wrong) = daemon.get_as("/api/v1/runs", "flr_not-a-token").await;
+    assert_eq!(
+        (status, wrong["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let health = daemon
+        .http
+        .get(daemon.url("/healthz"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(health.status().as_u16(), 200);
+
+    let body = run_body(&devices);
+    let (status, _) = daemon.get_as("/api/v1/runs", &viewer).await;
+    assert_eq!(status, 200, "viewers read");
+    let (status, refused) = daemon.post_as("/api/v1/runs", &body, &viewer).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let (status, run) = daemon
+        .post_as(
+            "/api/v1/runs",
+            &json!({"playbook": "e2e-triage", "targets": {"devices": devices}}),
+            &operator,
+        )
+        .await;
+    assert_eq!(status, 202, "{run}");
+    assert_eq!(run["started_by"], "ops-bot");
+    let id = run["id"].as_str().expect("id").to_owned();
+    let (status, _) = daemon
+        .post_as(
+            "/api/v1/tokens",
+            &json!({"name": "x", "role": "admin"}),
+            &operator,
+        )
+        .await;
+    assert_eq!(status, 403, "operators do not manage tokens");
+    let (status, _) = daemon.get_as("/api/v1/audit", &operator).await;
+    assert_eq!(status, 403, "operators do not read the audit log");
+
+    let revoked = daemon
+        .http
+        .delete(daemon.url("/api/v1/tokens/vera"))
+        .bearer_auth(&daemon.token)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(revoked.status().as_u16(), 204);
+    let (status, _) = daemon.get_as("/api/v1/runs", &viewer).await;
+    assert_eq!(status, 401, "a revoked token stops working at once");
+
+    let (_, audit) = daemon.get("/api/v1/audit").await;
+    let entries: Vec<(String, String, String)> = audit
+        .as_array()
+        .expect("audit")
+        .iter()
+        .rev()
+        .map(|e| {
+            let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (text("actor"), text("action"), text("outcome"))
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("admin", "token.create", "ok"),
+        ("admin", "token.create", "ok"),
+        ("vera", "run.create", "refused"),
+        ("ops-bot", "run.create", "ok"),
+        ("ops-bot", "token.create", "refused"),
+        ("admin", "token.revoke", "ok"),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+    .collect();
+    assert_eq!(entries, expected);
+
+    // MDE records only the app; fleetlr puts the person or token into each action's Comment.
+    wait_for_run(&daemon, &id, Duration::from_secs(60)).await;
+    let stats = sim.stats().await;
+    let comments: Vec<&str> = stats["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .flat_map(|d| d["actions"].as_array().into_iter().flatten())
+        .filter_map(|a| a["comment"].as_str())
+        .collect();
+    assert!(!comments.is_empty());
+    assert!(
+        comments.iter().all(|c| c.contains("started by ops-bot")),
+        "{comments:?}"
+    );
 }

@@ -154,3 +154,54 @@ pub struct ErrorDetail {
     pub code: String,
     pub message: String,
 }
+
+/// `POST /api/v1/tokens` (admin).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub name: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+}
+
+/// A token as listed: never its secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenView {
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<fleetlr_store::ApiToken> for TokenView {
+    fn from(token: fleetlr_store::ApiToken) -> Self {
+        Self {
+            name: token.name,
+            role: token.role.as_str().to_owned(),
+            created_at: token.created_at,
+            created_by: token.created_by,
+            revoked_at: token.revoked_at,
+        }
+    }
+}
+
+/// The answer to creating a token: the only time its secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub token: String,
+    #[serde(flatten)]
+    pub info: TokenView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub subject: Option<String>,
+    pub outcome: String,
+    pub detail: serde_json::Value,
+}

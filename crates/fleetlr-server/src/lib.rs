@@ -6,6 +6,7 @@
 //! internal error detail (paths, SQL) in an answer, only in the log.
 
 pub mod api;
+pub mod auth;
 
 use std::path::{Component, Path};
 
@@ -20,12 +21,14 @@ use axum::routing::{get, post};
 use fleetlr_engine::{
     ControlError, Engine, PlaybookRef, Priority, RunRequest, TargetSpec, Trigger,
 };
-use fleetlr_store::{Run, StoreError, TargetState};
+use fleetlr_store::{Role, Run, StoreError, TargetState};
+
+use auth::Caller;
 use serde::Deserialize;
 
 use api::{
-    ArtifactView, CreateRun, ErrorBody, ErrorDetail, EventView, OutcomeView, Progress, Retried,
-    RunView, TargetView,
+    ArtifactView, AuditView, CreateRun, CreatedToken, ErrorBody, ErrorDetail, EventView, NewToken,
+    OutcomeView, Progress, Retried, RunView, TargetView, TokenView,
 };
 
 /// Largest request body accepted (an inline playbook is at most a few KiB).
@@ -33,9 +36,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The daemon's routes.
 pub fn router(engine: Engine) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    // Every /api route is authenticated by the layer, so a handler that forgets to ask for its
+    // caller is still never open; handlers take `Caller` to check the role.
+    let api = Router::new()
         .route("/api/v1/playbooks", get(playbooks))
         .route("/api/v1/runs", get(list_runs).post(create_run))
         .route("/api/v1/runs/{id}", get(show_run))
@@ -50,6 +53,17 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/runs/{id}/pause", post(pause))
         .route("/api/v1/runs/{id}/resume", post(resume))
         .route("/api/v1/runs/{id}/retry", post(retry))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{name}", axum::routing::delete(revoke_token))
+        .route("/api/v1/audit", get(audit_log))
+        .route_layer(axum::middleware::from_fn_with_state(
+            engine.clone(),
+            auth::authenticate,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(api)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(engine)
@@ -64,7 +78,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -146,7 +160,7 @@ async fn readyz(State(engine): State<Engine>) -> Response {
     }
 }
 
-async fn playbooks(State(engine): State<Engine>) -> Answer<Json<Vec<String>>> {
+async fn playbooks(State(engine): State<Engine>, _caller: Caller) -> Answer<Json<Vec<String>>> {
     engine
         .playbooks()
         .names()
@@ -156,8 +170,25 @@ async fn playbooks(State(engine): State<Engine>) -> Answer<Json<Vec<String>>> {
 
 async fn create_run(
     State(engine): State<Engine>,
+    caller: Caller,
     body: Result<Json<CreateRun>, JsonRejection>,
 ) -> Answer<Response> {
+    audited(
+        &engine,
+        &caller,
+        "run.create",
+        None,
+        create_run_as(&engine, &caller, body).await,
+    )
+    .await
+}
+
+async fn create_run_as(
+    engine: &Engine,
+    caller: &Caller,
+    body: Result<Json<CreateRun>, JsonRejection>,
+) -> Answer<Response> {
+    caller.require(Role::Operator)?;
     let Json(body) = body.map_err(|rejection| {
         let status = rejection.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -167,9 +198,9 @@ async fn create_run(
         };
         ApiError::new(status, code, rejection.body_text())
     })?;
-    let request = run_request(body)?;
+    let request = run_request(body, caller)?;
     let id = engine.create_run(request).await?;
-    let view = run_view(&engine, engine.store().run(&id).await?).await?;
+    let view = run_view(engine, engine.store().run(&id).await?).await?;
     let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/runs/{id}")) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -177,7 +208,7 @@ async fn create_run(
     Ok(response)
 }
 
-fn run_request(body: CreateRun) -> Answer<RunRequest> {
+fn run_request(body: CreateRun, caller: &Caller) -> Answer<RunRequest> {
     let unprocessable = |message: String| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
     };
@@ -234,7 +265,13 @@ fn run_request(body: CreateRun) -> Answer<RunRequest> {
         expires_after,
         max_failure_percent: body.max_failure_percent,
         canary: body.canary,
-        started_by: body.started_by.unwrap_or_else(|| "api".into()),
+        // The token is who asked; a caller acting for someone (a SOAR, a bot) may name them.
+        started_by: match body.started_by {
+            Some(on_behalf) if on_behalf != caller.name => {
+                format!("{} for {on_behalf}", caller.name)
+            }
+            _ => caller.name.clone(),
+        },
         trigger: Trigger::Api,
         alert: None,
     })
@@ -261,6 +298,7 @@ fn default_limit() -> u32 {
 
 async fn list_runs(
     State(engine): State<Engine>,
+    _caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Answer<Json<Vec<RunView>>> {
     let summaries = engine.store().list_runs(query.limit.clamp(1, 1000)).await?;
@@ -279,6 +317,7 @@ async fn list_runs(
 
 async fn show_run(
     State(engine): State<Engine>,
+    _caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<Json<RunView>> {
     let run = find_run(&engine, &id).await?;
@@ -342,6 +381,7 @@ struct TargetQuery {
 
 async fn targets(
     State(engine): State<Engine>,
+    _caller: Caller,
     UrlPath(id): UrlPath<String>,
     Query(query): Query<TargetQuery>,
 ) -> Answer<Json<Vec<TargetView>>> {
@@ -376,6 +416,7 @@ struct OutcomeQuery {
 
 async fn outcomes(
     State(engine): State<Engine>,
+    _caller: Caller,
     UrlPath(id): UrlPath<String>,
     Query(query): Query<OutcomeQuery>,
 ) -> Answer<Json<Vec<OutcomeView>>> {
@@ -418,6 +459,7 @@ async fn outcomes(
 
 async fn events(
     State(engine): State<Engine>,
+    _caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<Json<Vec<EventView>>> {
     find_run(&engine, &id).await?;
@@ -440,8 +482,11 @@ async fn events(
 /// outside the artifact directory can ever be served.
 async fn artifact(
     State(engine): State<Engine>,
+    caller: Caller,
     UrlPath((id, outcome_id)): UrlPath<(String, i64)>,
 ) -> Answer<Response> {
+    // Collected files can hold anything from a device: operators only.
+    caller.require(Role::Operator)?;
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -494,40 +539,173 @@ fn is_contained(path: &str) -> bool {
     !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// Who asked, until access control names them.
-const ANONYMOUS_OPERATOR: &str = "api";
+/// A run control, checked, done and audited.
+async fn control(engine: &Engine, caller: &Caller, action: &'static str, id: &str) -> Answer<u64> {
+    let outcome = async {
+        caller.require(Role::Operator)?;
+        let who = caller.name.as_str();
+        Ok(match action {
+            "run.cancel" => engine.cancel_run(id, who).await.map(|()| 0)?,
+            "run.pause" => engine.pause_run(id, who).await.map(|()| 0)?,
+            "run.resume" => engine.resume_run(id, who).await.map(|()| 0)?,
+            _ => engine.retry_run(id, who).await?,
+        })
+    }
+    .await;
+    audited(engine, caller, action, Some(id), outcome).await
+}
+
+/// Writes the audit entry of a state-changing request, whatever its outcome, and passes the
+/// outcome on. A request whose audit entry cannot be written fails.
+async fn audited<T>(
+    engine: &Engine,
+    caller: &Caller,
+    action: &str,
+    subject: Option<&str>,
+    outcome: Answer<T>,
+) -> Answer<T> {
+    let (result, detail) = match &outcome {
+        Ok(_) => ("ok", serde_json::json!({})),
+        Err(err) => (
+            "refused",
+            serde_json::json!({"status": err.status.as_u16(), "code": err.code}),
+        ),
+    };
+    engine
+        .store()
+        .audit(
+            &caller.name,
+            caller.role.as_str(),
+            action,
+            subject,
+            result,
+            &detail,
+        )
+        .await?;
+    outcome
+}
 
 async fn cancel(
     State(engine): State<Engine>,
+    caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<Json<RunView>> {
-    engine.cancel_run(&id, ANONYMOUS_OPERATOR).await?;
-    show_run(State(engine), UrlPath(id)).await
+    control(&engine, &caller, "run.cancel", &id).await?;
+    show_run(State(engine), caller, UrlPath(id)).await
 }
 
 async fn pause(
     State(engine): State<Engine>,
+    caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<Json<RunView>> {
-    engine.pause_run(&id, ANONYMOUS_OPERATOR).await?;
-    show_run(State(engine), UrlPath(id)).await
+    control(&engine, &caller, "run.pause", &id).await?;
+    show_run(State(engine), caller, UrlPath(id)).await
 }
 
 async fn resume(
     State(engine): State<Engine>,
+    caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<Json<RunView>> {
-    engine.resume_run(&id, ANONYMOUS_OPERATOR).await?;
-    show_run(State(engine), UrlPath(id)).await
+    control(&engine, &caller, "run.resume", &id).await?;
+    show_run(State(engine), caller, UrlPath(id)).await
 }
 
 async fn retry(
     State(engine): State<Engine>,
+    caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<Json<Retried>> {
-    let requeued = engine.retry_run(&id, ANONYMOUS_OPERATOR).await?;
-    let Json(run) = show_run(State(engine), UrlPath(id)).await?;
+    let requeued = control(&engine, &caller, "run.retry", &id).await?;
+    let Json(run) = show_run(State(engine), caller, UrlPath(id)).await?;
     Ok(Json(Retried { requeued, run }))
+}
+
+async fn list_tokens(State(engine): State<Engine>, caller: Caller) -> Answer<Json<Vec<TokenView>>> {
+    caller.require(Role::Admin)?;
+    let tokens = engine.store().tokens().await?;
+    Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
+}
+
+async fn create_token(
+    State(engine): State<Engine>,
+    caller: Caller,
+    body: Result<Json<NewToken>, JsonRejection>,
+) -> Answer<(StatusCode, Json<CreatedToken>)> {
+    let outcome = async {
+        caller.require(Role::Admin)?;
+        let Json(body) =
+            body.map_err(|r| ApiError::new(r.status(), "invalid_body", r.body_text()))?;
+        let role = Role::parse(&body.role).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_role",
+                format!("role `{}` is not viewer, operator or admin", body.role),
+            )
+        })?;
+        let (token, hash) = auth::new_token();
+        let created = engine
+            .store()
+            .create_token(&body.name, role, &hash, &caller.name)
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict(message) => {
+                    ApiError::new(StatusCode::CONFLICT, "token_exists", message)
+                }
+                other => ApiError::from(other),
+            })?;
+        Ok((
+            StatusCode::CREATED,
+            Json(CreatedToken {
+                token,
+                info: created.into(),
+            }),
+        ))
+    }
+    .await;
+    audited(&engine, &caller, "token.create", None, outcome).await
+}
+
+async fn revoke_token(
+    State(engine): State<Engine>,
+    caller: Caller,
+    UrlPath(name): UrlPath<String>,
+) -> Answer<StatusCode> {
+    let outcome = async {
+        caller.require(Role::Admin)?;
+        engine.store().revoke_token(&name).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
+    .await;
+    audited(&engine, &caller, "token.revoke", Some(&name), outcome).await
+}
+
+async fn audit_log(
+    State(engine): State<Engine>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Answer<Json<Vec<AuditView>>> {
+    caller.require(Role::Admin)?;
+    let entries = engine
+        .store()
+        .audit_log(query.limit.clamp(1, 10_000))
+        .await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| AuditView {
+                id: e.id,
+                at: e.at,
+                actor: e.actor,
+                role: e.role,
+                action: e.action,
+                subject: e.subject,
+                outcome: e.outcome,
+                detail: e.detail,
+            })
+            .collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ pub enum StoreError {
     NotFound { what: &'static str, id: String },
     #[error("submission {id} is {state}, not intended; it was already resolved")]
     AlreadyResolved { id: i64, state: String },
+    #[error("{0}")]
+    Conflict(String),
     #[error("database integrity check failed: {0}")]
     Corrupt(String),
     #[error("stored value `{value}` in {column} is not one fleetlr writes")]

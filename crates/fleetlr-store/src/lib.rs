@@ -6,12 +6,14 @@
 //! second backend (PostgreSQL) can be added behind the same API. It never calls the Defender
 //! API and holds no scheduling policy.
 
+mod access;
 mod error;
 mod ledger;
 mod outcomes;
 mod runs;
 mod schedule;
 
+pub use access::{ApiToken, AuditEntry, Role};
 pub use error::{Result, StoreError};
 pub use ledger::{Submission, SubmissionState};
 pub use outcomes::{CommandOutcome, CommandType, NewOutcome, OutcomeKind};

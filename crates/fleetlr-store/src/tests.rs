@@ -260,3 +260,33 @@ async fn ending_a_queued_target_records_its_unrun_commands_once() {
         TargetState::Expired
     );
 }
+
+#[tokio::test]
+async fn the_audit_log_can_be_appended_to_but_never_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    store
+        .audit(
+            "alice",
+            "operator",
+            "run.cancel",
+            Some("r1"),
+            "ok",
+            &serde_json::json!({}),
+        )
+        .await
+        .expect("audit");
+    let tampering = sqlx::query("UPDATE audit_log SET actor = 'mallory'")
+        .execute(&store.pool)
+        .await;
+    assert!(tampering.is_err());
+    let erasing = sqlx::query("DELETE FROM audit_log")
+        .execute(&store.pool)
+        .await;
+    assert!(erasing.is_err());
+    let entries = store.audit_log(10).await.expect("log");
+    assert_eq!(
+        (entries[0].actor.as_str(), entries[0].action.as_str()),
+        ("alice", "run.cancel")
+    );
+}

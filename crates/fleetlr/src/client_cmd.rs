@@ -28,6 +28,9 @@ pub struct ServerArgs {
     /// Tables for people, or the server's JSON for scripts.
     #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
     output: Output,
+    /// The API token (default: `./data/admin.token`, which `fleetlr serve` creates on first start).
+    #[arg(long, env = "FLEETLR_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +137,7 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 struct Api {
     http: reqwest::Client,
     base: String,
+    token: Option<String>,
 }
 
 impl Api {
@@ -143,9 +147,16 @@ impl Api {
             .timeout(Duration::from_secs(120))
             .build()
             .context("building the HTTP client")?;
+        let token = match &server.token {
+            Some(token) => Some(token.clone()),
+            None => std::fs::read_to_string(Path::new("data").join("admin.token"))
+                .ok()
+                .map(|t| t.trim().to_owned()),
+        };
         Ok(Self {
             http,
             base: server.server.trim_end_matches('/').to_owned(),
+            token,
         })
     }
 
@@ -157,6 +168,9 @@ impl Api {
     ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }

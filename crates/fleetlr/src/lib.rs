@@ -11,6 +11,7 @@ mod logging;
 mod playbook_cmd;
 mod serve;
 mod sim;
+mod token_cmd;
 
 #[derive(Debug, Parser)]
 #[command(name = "fleetlr", version, about, propagate_version = true)]
@@ -28,6 +29,9 @@ enum Command {
     /// List, show and control runs on the daemon.
     #[command(subcommand)]
     Runs(client_cmd::RunsCommand),
+    /// Create, list and revoke API tokens (on the daemon's database).
+    #[command(subcommand)]
+    Token(token_cmd::TokenCommand),
     /// Serve a simulated Microsoft Defender for Endpoint API over HTTPS.
     Sim(fleetlr_sim::SimArgs),
     /// Check playbooks and report every problem as file:line:column.
@@ -46,6 +50,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Run(args) => client_cmd::run(&args),
         Command::Runs(command) => client_cmd::runs(&command),
+        Command::Token(command) => token_cmd::run(&command),
         Command::Sim(args) => sim::run(args),
         Command::Validate(args) => playbook_cmd::validate(&args),
         Command::Plan(args) => playbook_cmd::plan(&args),

@@ -47,6 +47,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .integrity_check()
         .await
         .with_context(|| format!("checking {}", database.display()))?;
+    bootstrap_admin(&store, &config.data_dir).await?;
     let mut simulators = Vec::new();
     let mut tenants = Vec::new();
     for tenant in &config.tenants {
@@ -121,6 +122,42 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         sim.shutdown();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// On a database without tokens nobody could use the API: create an `admin` token and leave it
+/// in `<data_dir>/admin.token` (readable by this user only) for the operator and the CLI to pick
+/// up. The token is never logged. The file is written before the hash is stored, so a crash in
+/// between leaves no token nobody has.
+async fn bootstrap_admin(store: &Store, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    if !store.tokens().await?.is_empty() {
+        return Ok(());
+    }
+    let (token, hash) = fleetlr_server::auth::new_token();
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    write_private(&path, &format!("{token}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    store
+        .create_token("admin", fleetlr_store::Role::Admin, &hash, "bootstrap")
+        .await
+        .context("storing the first admin token")?;
+    tracing::info!(file = %path.display(), "created the first admin token (`fleetlr token create` makes more)");
+    Ok(())
+}
+
+/// Where `serve` leaves the first admin token, under the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let partial = path.with_extension("partial");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&partial)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&partial, path)
 }
 
 async fn shutdown_signal() {

@@ -117,3 +117,40 @@ fn validate_checks_a_daemon_configuration_and_its_playbooks_offline() {
         stdout(&output)
     );
 }
+
+#[test]
+fn tokens_are_created_once_listed_without_secrets_and_revoked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("fleetlr.yaml");
+    std::fs::write(&config, "tenants:\n  - {name: lab, simulated: {}}\n").expect("write");
+    let config = config.to_str().expect("utf-8 path");
+    let created = fleetlr(&[
+        "token", "create", "--name", "soar", "--role", "operator", "--config", config,
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = stdout(&created).trim().to_owned();
+    assert!(token.starts_with("flr_"), "{token}");
+    let listed = stdout(&fleetlr(&["token", "list", "--config", config]));
+    assert!(
+        listed.contains("soar") && listed.contains("operator") && listed.contains("live"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&token[4..]),
+        "the secret is never shown again"
+    );
+    let again = fleetlr(&[
+        "token", "create", "--name", "soar", "--role", "viewer", "--config", config,
+    ]);
+    assert!(!again.status.success(), "names are unique");
+    assert!(
+        fleetlr(&["token", "revoke", "soar", "--config", config])
+            .status
+            .success()
+    );
+    assert!(stdout(&fleetlr(&["token", "list", "--config", config])).contains("revoked"));
+}
