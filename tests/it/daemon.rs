@@ -832,4 +832,45 @@ async fn roles_are_enforced_and_every_change_is_audited_with_who_made_it() {
         comments.iter().all(|c| c.contains("started by ops-bot")),
         "{comments:?}"
     );
+    // The metrics say what happened: two devices, two calls each, two results each.
+    let response = daemon
+        .http
+        .get(daemon.url("/metrics"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.expect("metrics text");
+    let value = |name: &str, labels: &[&str]| -> f64 {
+        text.lines()
+            .find(|line| {
+                line.starts_with(&format!("{name}{{")) && labels.iter().all(|l| line.contains(l))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} {labels:?} in:\n{text}"))
+    };
+    let lr = [
+        "endpoint=\"runliveresponse\"",
+        "outcome=\"ok\"",
+        "tenant=\"lab\"",
+    ];
+    assert_eq!(value("fleetlr_api_calls_total", &lr), 4.0);
+    let polls = ["endpoint=\"machineactions.list\"", "outcome=\"ok\""];
+    assert!(value("fleetlr_api_calls_total", &polls) >= 1.0);
+    assert_eq!(value("fleetlr_sessions_in_use", &["tenant=\"lab\""]), 0.0);
+    assert!(value("fleetlr_result_download_bytes_total", &["tenant=\"lab\""]) > 0.0);
+    assert_eq!(value("fleetlr_queue_depth", &["tenant=\"lab\""]), 0.0);
+    assert!(
+        text.contains("fleetlr_run_first_submission_seconds"),
+        "{text}"
+    );
+    let anonymous = daemon
+        .http
+        .get(daemon.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(anonymous.status().as_u16(), 401);
 }

@@ -96,11 +96,14 @@ pub async fn capture(
     for _ in 0..DOWNLOAD_ATTEMPTS {
         // A fresh link each attempt: an old one may have expired.
         let link = budget
-            .call(|| client.live_response_result_link(action_id, index))
+            .call("machineactions.resultlink", || {
+                client.live_response_result_link(action_id, index)
+            })
             .await
             .map_err(|err| format!("getting the result link: {err}"))?;
         match download(client, &link, &target).await {
             Ok((bytes, sha256)) => {
+                crate::metrics::result_bytes(budget.tenant(), bytes);
                 let mut evidence = Evidence {
                     path: relative,
                     sha256,

@@ -20,6 +20,7 @@ const ATTEMPTS: u32 = 6;
 pub struct ApiBudget {
     limiter: RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>,
     time_scale: f64,
+    tenant: String,
 }
 
 impl ApiBudget {
@@ -38,7 +39,18 @@ impl ApiBudget {
         Self {
             limiter: RateLimiter::direct_with_clock(quota, TokioClock),
             time_scale: scale,
+            tenant: String::new(),
         }
+    }
+
+    /// Names the tenant in the metrics of its calls.
+    pub fn for_tenant(mut self, tenant: &str) -> Self {
+        tenant.clone_into(&mut self.tenant);
+        self
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant
     }
 
     /// Waits for a place in the budget.
@@ -48,9 +60,10 @@ impl ApiBudget {
         }
     }
 
-    /// Makes a call inside the budget, retrying 429s (after their `Retry-After`) and transient
-    /// failures with a growing pause. Other errors are returned at once.
-    pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
+    /// Makes a call to `endpoint` (named as in metrics) inside the budget, retrying 429s (after
+    /// their `Retry-After`) and transient failures with a growing pause. Other errors are
+    /// returned at once.
+    pub async fn call<T, F, Fut>(&self, endpoint: &'static str, mut call: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
@@ -59,7 +72,9 @@ impl ApiBudget {
         let mut attempt = 1;
         loop {
             self.ready().await;
-            match call().await {
+            let result = call().await;
+            crate::metrics::api_call(&self.tenant, endpoint, &result);
+            match result {
                 Err(err) if attempt < ATTEMPTS && (err.is_rate_limited() || err.is_transient()) => {
                     let wait = err.retry_after().unwrap_or(pause).div_f64(self.time_scale);
                     tracing::debug!(error = %err, ?wait, attempt, "api call will be retried");

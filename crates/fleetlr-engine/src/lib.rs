@@ -14,6 +14,7 @@ pub mod control;
 pub mod fairness;
 pub mod library_sync;
 pub mod limits;
+pub mod metrics;
 pub mod outcome;
 pub mod pacer;
 pub mod playbooks;

@@ -48,7 +48,9 @@ pub async fn sync_library(
     if local.is_empty() {
         return Ok(SyncReport::default());
     }
-    let library = budget.call(|| client.list_library_files()).await?;
+    let library = budget
+        .call("libraryfiles.list", || client.list_library_files())
+        .await?;
     let upload: Vec<&LocalFile> = files_to_upload(local, &library);
     let mut report = SyncReport::default();
     for file in local {
@@ -65,7 +67,11 @@ pub async fn sync_library(
             has_parameters: true,
             override_if_exists: true,
         };
-        budget.call(|| client.upload_library_file(&upload)).await?;
+        budget
+            .call("libraryfiles.upload", || {
+                client.upload_library_file(&upload)
+            })
+            .await?;
         report.uploaded.push(file.name.clone());
     }
     Ok(report)

@@ -114,7 +114,7 @@ async fn list(
 ) -> Result<Vec<Machine>, ControlError> {
     let query = ODataQuery::new().filter(filter);
     budget
-        .call(|| client.list_all_machines(&query))
+        .call("machines.list", || client.list_all_machines(&query))
         .await
         .map_err(ControlError::Resolve)
 }

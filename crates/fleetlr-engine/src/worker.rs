@@ -58,7 +58,8 @@ impl Tenant {
             limits.api_calls_per_minute,
             limits.api_calls_per_hour,
             limits.time_scale,
-        );
+        )
+        .for_tenant(&name);
         let pacer = CallPacer::new(
             limits.live_response_calls,
             limits.wall(limits.live_response_window),
@@ -198,6 +199,10 @@ pub(crate) struct Worker {
     quiet_polls: u32,
     finishing: JoinSet<String>,
     wake_at: Instant,
+    /// When recent `runliveresponse` calls were sent, for the budget gauge.
+    recent_calls: VecDeque<Instant>,
+    /// Runs whose first submission this process has measured.
+    first_measured: HashSet<String>,
 }
 
 impl Worker {
@@ -228,6 +233,8 @@ impl Worker {
             quiet_polls: 0,
             finishing: JoinSet::new(),
             wake_at: Instant::now(),
+            recent_calls: VecDeque::new(),
+            first_measured: HashSet::new(),
         }
     }
 
@@ -328,7 +335,27 @@ impl Worker {
         }
         self.recheck_offline().await?;
         self.submit().await?;
+        self.report();
         Ok(())
+    }
+
+    fn report(&mut self) {
+        let limits = &self.tenant.limits;
+        let window = limits.wall(limits.live_response_window);
+        while self
+            .recent_calls
+            .front()
+            .is_some_and(|at| at.elapsed() >= window)
+        {
+            self.recent_calls.pop_front();
+        }
+        let name = &self.tenant.name;
+        crate::metrics::sessions_in_use(name, self.slots.in_use());
+        crate::metrics::live_response_window(
+            name,
+            self.recent_calls.len(),
+            limits.live_response_calls.get(),
+        );
     }
 
     /// Loads open runs, applies their controls (expiry, cancellation, breaker, canary) and
@@ -510,7 +537,9 @@ impl Worker {
             let listed = match self
                 .tenant
                 .budget
-                .call(|| client.list_machine_actions(&query))
+                .call("machineactions.list", || {
+                    client.list_machine_actions(&query)
+                })
                 .await
             {
                 Ok(page) => page.value,
@@ -569,7 +598,9 @@ impl Worker {
         let client = &tenant.client;
         let actions = match tenant
             .budget
-            .call(|| client.machine_actions_by_ids(&ids))
+            .call("machineactions.list", || {
+                client.machine_actions_by_ids(&ids)
+            })
             .await
         {
             Ok(actions) => actions,
@@ -610,7 +641,9 @@ impl Worker {
                 let action_id = action.id.clone();
                 match tenant
                     .budget
-                    .call(|| client.cancel_machine_action(&action_id, comment))
+                    .call("machineactions.cancel", || {
+                        client.cancel_machine_action(&action_id, comment)
+                    })
                     .await
                 {
                     Ok(cancelled) if cancelled.status.is_final() => self.land(cancelled),
@@ -686,7 +719,7 @@ impl Worker {
             match self
                 .tenant
                 .budget
-                .call(|| client.list_all_machines(&query))
+                .call("machines.list", || client.list_all_machines(&query))
                 .await
             {
                 Ok(machines) => active.extend(
@@ -819,6 +852,17 @@ impl Worker {
                 .end_target(target.id, TargetState::Succeeded, "no calls left", &[])
                 .await;
         };
+        if self.first_measured.insert(run_id.to_owned()) {
+            // Measured once per run, and only when this is truly its first submission.
+            if target.attempts == 0
+                && target.call_index == 0
+                && let Some(created) = parse_stamp(&plan.run.created_at)
+                && !self.store.run_has_submissions(run_id).await?
+            {
+                let waited = (Utc::now() - created).to_std().unwrap_or_default();
+                crate::metrics::first_submission(&self.tenant.name, waited.as_secs_f64());
+            }
+        }
         let submission = self
             .store
             .record_intent(target.id, target.call_index)
@@ -830,11 +874,13 @@ impl Worker {
         );
         let request =
             LiveResponseRequest::new(comment, call.commands.iter().map(api_command).collect());
+        self.recent_calls.push_back(Instant::now());
         let answer = self
             .tenant
             .client
             .run_live_response(&target.device_id, &request)
             .await;
+        crate::metrics::api_call(&self.tenant.name, "runliveresponse", &answer);
         let limits = &self.tenant.limits;
         match answer {
             Ok(action) => {

@@ -22,6 +22,7 @@ use fleetlr_engine::{
     ControlError, Engine, PlaybookRef, Priority, RunRequest, TargetSpec, Trigger,
 };
 use fleetlr_store::{Role, Run, StoreError, TargetState};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use auth::Caller;
 use serde::Deserialize;
@@ -35,7 +36,8 @@ use api::{
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The daemon's routes.
-pub fn router(engine: Engine) -> Router {
+/// The daemon's routes; `/metrics` renders `metrics` (Prometheus text) when given.
+pub fn router(engine: Engine, metrics: Option<PrometheusHandle>) -> Router {
     // Every /api route is authenticated by the layer, so a handler that forgets to ask for its
     // caller is still never open; handlers take `Caller` to check the role.
     let api = Router::new()
@@ -56,6 +58,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{name}", axum::routing::delete(revoke_token))
         .route("/api/v1/audit", get(audit_log))
+        .route("/metrics", get(render_metrics))
         .route_layer(axum::middleware::from_fn_with_state(
             engine.clone(),
             auth::authenticate,
@@ -66,6 +69,7 @@ pub fn router(engine: Engine) -> Router {
         .merge(api)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::Extension(metrics))
         .with_state(engine)
 }
 
@@ -538,6 +542,56 @@ fn is_contained(path: &str) -> bool {
     let path = Path::new(path);
     !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
+
+/// Prometheus text: the engine's counters and gauges, plus the targets of open runs per state
+/// (read from the store at scrape time, so they are right after a restart too).
+async fn render_metrics(
+    State(engine): State<Engine>,
+    _caller: Caller,
+    axum::Extension(handle): axum::Extension<Option<PrometheusHandle>>,
+) -> Answer<Response> {
+    let handle = handle.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "metrics are not enabled",
+        )
+    })?;
+    let counts = engine.store().open_target_counts().await?;
+    for tenant in engine.tenant_names() {
+        let mut queued = 0;
+        for state in TARGET_STATES {
+            let n = counts
+                .iter()
+                .find(|(t, s, _)| *t == tenant && *s == state)
+                .map_or(0, |(_, _, n)| *n);
+            if matches!(state, TargetState::Pending | TargetState::WaitingOffline) {
+                queued += n;
+            }
+            metrics::gauge!("fleetlr_targets", "tenant" => tenant.clone(), "state" => state.as_str())
+                .set(n as f64);
+        }
+        metrics::gauge!("fleetlr_queue_depth", "tenant" => tenant.clone()).set(queued as f64);
+    }
+    let mut response = handle.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    Ok(response)
+}
+
+const TARGET_STATES: [TargetState; 9] = [
+    TargetState::Pending,
+    TargetState::WaitingOffline,
+    TargetState::Submitting,
+    TargetState::InFlight,
+    TargetState::Succeeded,
+    TargetState::Failed,
+    TargetState::TimedOut,
+    TargetState::Expired,
+    TargetState::Cancelled,
+];
 
 /// A run control, checked, done and audited.
 async fn control(engine: &Engine, caller: &Caller, action: &'static str, id: &str) -> Answer<u64> {

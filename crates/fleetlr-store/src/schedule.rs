@@ -62,6 +62,36 @@ impl Store {
         .collect()
     }
 
+    /// Whether any submission was ever recorded for the run.
+    pub async fn run_has_submissions(&self, run_id: &str) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM submissions s JOIN targets t ON t.id = s.target_id WHERE t.run_id = ?)",
+        )
+        .bind(run_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Targets of open runs per tenant and state, for metrics.
+    pub async fn open_target_counts(&self) -> Result<Vec<(String, TargetState, u64)>> {
+        sqlx::query(
+            "SELECT r.tenant, t.state, COUNT(*) AS n FROM targets t JOIN runs r ON r.id = t.run_id
+             WHERE r.state IN ('queued', 'running', 'paused', 'cancelling')
+             GROUP BY r.tenant, t.state ORDER BY r.tenant, t.state",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.get("tenant"),
+                TargetState::parse(row.get("state"))?,
+                row.get::<i64, _>("n").max(0) as u64,
+            ))
+        })
+        .collect()
+    }
+
     /// The first `n` targets of a run (its canaries).
     pub async fn first_targets(&self, run_id: &str, n: u32) -> Result<Vec<Target>> {
         sqlx::query("SELECT * FROM targets WHERE run_id = ? ORDER BY id LIMIT ?")

@@ -37,6 +37,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let database = config.data_dir.join("fleetlr.db");
@@ -107,7 +110,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     // Scripts and tests read this line to find the daemon (the port may be chosen by the OS).
     println!("fleetlr listening on http://{address}");
     tracing::info!(%address, data = %config.data_dir.display(), "fleetlr is serving");
-    let app = fleetlr_server::router(engine.clone());
+    let app = fleetlr_server::router(engine.clone(), Some(metrics));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
