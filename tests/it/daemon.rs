@@ -552,6 +552,47 @@ async fn the_cli_starts_a_run_waits_for_it_and_reports_failures_by_exit_code() {
     );
     let retried = cli(&daemon, &["runs", "retry", &id]);
     assert!(String::from_utf8_lossy(&retried.stdout).contains("1 targets queued again"));
+    let detail = cli(&daemon, &["runs", "show", &id, "--device", "bad.lab"]);
+    let detail = String::from_utf8_lossy(&detail.stdout);
+    assert!(
+        detail.contains("triage (RunScript, call 0.0): failed")
+            && detail.contains("error: Access is denied"),
+        "{detail}"
+    );
+    let (_, outcomes) = daemon.get(&format!("/api/v1/runs/{id}/outcomes")).await;
+    let collected = outcomes
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .find(|o| o["step_id"] == "collect" && o["outcome"] == "completed")
+        .expect("a collected file");
+    let file = tempfile::tempdir().expect("tempdir");
+    let path = file.path().join("collected.gz");
+    let outcome_id = collected["id"].to_string();
+    let got = cli(
+        &daemon,
+        &[
+            "artifacts",
+            "get",
+            &id,
+            &outcome_id,
+            "-o",
+            path.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let bytes = std::fs::read(&path).expect("downloaded file");
+    assert_eq!(
+        collected["artifact"]["sha256"],
+        format!("{:x}", Sha256::digest(&bytes))
+    );
+    assert!(String::from_utf8_lossy(&got.stderr).contains("(verified)"));
+    let completions = cli(&daemon, &["completions", "bash"]);
+    assert!(String::from_utf8_lossy(&completions.stdout).contains("fleetlr"));
     let missing = cli(&daemon, &["runs", "show", "no-such-run"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("run `no-such-run` not found"));

@@ -427,11 +427,16 @@ async fn a_failing_canary_or_a_tripped_breaker_pauses_the_run_until_an_operator_
             .is_some_and(|r| r.starts_with("canary: 2 of the first 2")),
         "{canary:?}"
     );
-    let counts = engine
-        .store()
-        .target_counts(&canary_run)
-        .await
-        .expect("counts");
+    // Every canary ran, nothing else did.
+    let counts = eventually(Duration::from_secs(30), "the canaries to end", || async {
+        let counts = engine
+            .store()
+            .target_counts(&canary_run)
+            .await
+            .expect("counts");
+        (!counts.iter().any(|(s, _)| *s == TargetState::InFlight)).then_some(counts)
+    })
+    .await;
     let counts: BTreeMap<TargetState, u64> = counts.into_iter().collect();
     let expected: BTreeMap<TargetState, u64> =
         [(TargetState::Pending, 8), (TargetState::Failed, 2)]

@@ -456,11 +456,11 @@ impl Worker {
         }
         if let Some(canary) = run.canary.filter(|n| *n > 0) {
             let canaries = self.store.first_targets(run_id, canary).await?;
-            let all_ended = canaries.iter().all(|t| t.state.is_final());
             let failed = canaries
                 .iter()
                 .filter(|t| matches!(t.state, TargetState::Failed | TargetState::TimedOut))
                 .count();
+            let all_ended = canaries.iter().all(|t| t.state.is_final());
             if all_ended && failed > 0 {
                 let reason = format!(
                     "canary: {failed} of the first {} targets failed; resume to run the rest anyway, or cancel",
@@ -787,7 +787,13 @@ impl Worker {
                     .await?;
                 if let Some(canary) = plan.run.canary.filter(|n| *n > 0) {
                     let canaries = self.store.first_targets(id, canary).await?;
-                    if !canaries.iter().all(|t| t.state.is_final()) {
+                    let failed = canaries
+                        .iter()
+                        .any(|t| matches!(t.state, TargetState::Failed | TargetState::TimedOut));
+                    // Until every canary ended well only canaries go out: after a failed one the
+                    // run pauses at its next check, and a canary can end between that check
+                    // and this one.
+                    if failed || !canaries.iter().all(|t| t.state.is_final()) {
                         due.retain(|t| canaries.iter().any(|c| c.id == t.id));
                     }
                 }

@@ -98,6 +98,9 @@ pub enum RunsCommand {
     /// One run: its state, targets and outcomes.
     Show {
         id: String,
+        /// Only this device (id or computer name), with each command's output and errors.
+        #[arg(long)]
+        device: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -340,7 +343,7 @@ pub fn runs(command: &RunsCommand) -> anyhow::Result<ExitCode> {
                     serde_json::from_value(value.clone()).context("reading runs")?;
                 print_value(server.output, &value, || runs_table(&runs));
             }
-            RunsCommand::Show { id, server } => {
+            RunsCommand::Show { id, device, server } => {
                 let api = Api::new(server)?;
                 let run = api
                     .call(reqwest::Method::GET, &format!("/api/v1/runs/{id}"), None)
@@ -365,6 +368,21 @@ pub fn runs(command: &RunsCommand) -> anyhow::Result<ExitCode> {
                     serde_json::from_value(targets).context("reading targets")?;
                 let outcomes: Vec<OutcomeView> =
                     serde_json::from_value(outcomes).context("reading outcomes")?;
+                if let Some(device) = device {
+                    let target = targets
+                        .iter()
+                        .find(|t| {
+                            t.device_id == *device || t.device_name.as_deref() == Some(device)
+                        })
+                        .with_context(|| format!("run `{id}` has no device `{device}`"))?;
+                    let mine: Vec<&OutcomeView> = outcomes
+                        .iter()
+                        .filter(|o| o.target_id == target.id)
+                        .collect();
+                    let json = serde_json::json!({"target": target, "outcomes": mine});
+                    print_value(server.output, &json, || device_detail(target, &mine));
+                    return Ok(ExitCode::SUCCESS);
+                }
                 print_value(server.output, &all, || {
                     format!(
                         "{}\n{}\n{}",
@@ -539,6 +557,146 @@ fn outcome_summary(outcomes: &[OutcomeView]) -> String {
         })
         .collect();
     table(&["STEP", "CALL", "OUTCOMES"], &rows)
+}
+
+/// One device's commands in full: outcome, exit code, errors, output, collected file.
+fn device_detail(target: &TargetView, outcomes: &[&OutcomeView]) -> String {
+    let mut out = format!(
+        "{} ({})  {}  call {}  attempts {}\n",
+        target.device_name.as_deref().unwrap_or("?"),
+        target.device_id,
+        target.state,
+        target.call_index,
+        target.attempts
+    );
+    if let Some(error) = &target.last_error {
+        let _ = writeln!(out, "last error: {error}");
+    }
+    for o in outcomes {
+        let _ = write!(
+            out,
+            "\n{} ({}, call {}.{}): {}",
+            o.step_id, o.command_type, o.call_index, o.command_index, o.outcome
+        );
+        if let Some(code) = o.exit_code {
+            let _ = write!(out, ", exit code {code}");
+        }
+        if let Some(attempt) = o.attempt {
+            let _ = write!(out, ", attempt {attempt}");
+        }
+        out.push('\n');
+        for error in &o.errors {
+            let _ = writeln!(out, "  error: {error}");
+        }
+        if let Some(output) = o.output_preview.as_deref().filter(|p| !p.is_empty()) {
+            for line in output.lines() {
+                let _ = writeln!(out, "  | {line}");
+            }
+        }
+        if let Some(artifact) = &o.artifact {
+            let _ = writeln!(
+                out,
+                "  artifact {}: {} bytes, sha256 {} (fleetlr artifacts get {} {})",
+                artifact.path,
+                artifact.bytes.unwrap_or(0),
+                artifact.sha256.as_deref().unwrap_or("?"),
+                artifact.url.split('/').nth(4).unwrap_or("RUN"),
+                o.id
+            );
+        }
+    }
+    out
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArtifactsCommand {
+    /// Download a collected file (its outcome id is in `fleetlr runs show RUN --device D`),
+    /// checking it against the recorded SHA-256.
+    Get {
+        run: String,
+        outcome: i64,
+        /// Where to write it (default: the stored file name, in the current directory).
+        #[arg(long, short)]
+        output_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+pub fn artifacts(command: &ArtifactsCommand) -> anyhow::Result<ExitCode> {
+    let ArtifactsCommand::Get {
+        run,
+        outcome,
+        output_file,
+        server,
+    } = command;
+    runtime()?.block_on(async {
+        use sha2::Digest as _;
+        use tokio::io::AsyncWriteExt as _;
+        let api = Api::new(server)?;
+        let url = format!("{}/api/v1/runs/{run}/outcomes/{outcome}/artifact", api.base);
+        let mut request = api.http.get(&url);
+        if let Some(token) = &api.token {
+            request = request.bearer_auth(token);
+        }
+        let mut response = request
+            .send()
+            .await
+            .with_context(|| format!("calling {url}"))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let value: Value = response.json().await.unwrap_or(Value::Null);
+            bail!(
+                "{}",
+                value["error"]["message"]
+                    .as_str()
+                    .map_or_else(|| format!("the daemon answered {status}"), str::to_owned)
+            );
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let expected = header("x-content-sha256");
+        let name = header("content-disposition")
+            .and_then(|d| {
+                d.split("filename=\"")
+                    .nth(1)
+                    .map(|n| n.trim_end_matches('"').to_owned())
+            })
+            .unwrap_or_else(|| format!("artifact-{outcome}"));
+        let path = output_file
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from(&name));
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .with_context(|| format!("creating {}", path.display()))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut bytes = 0u64;
+        while let Some(chunk) = response.chunk().await.context("downloading")? {
+            hasher.update(&chunk);
+            bytes += chunk.len() as u64;
+            file.write_all(&chunk)
+                .await
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        file.flush().await?;
+        let actual = format!("{:x}", hasher.finalize());
+        if expected.as_deref().is_some_and(|e| e != actual) {
+            bail!(
+                "{} does not match the recorded SHA-256 (got {actual}); the download is corrupt",
+                path.display()
+            );
+        }
+        eprintln!(
+            "{}: {bytes} bytes, sha256 {actual} (verified)",
+            path.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn targets_table(targets: &[TargetView]) -> String {

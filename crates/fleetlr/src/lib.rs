@@ -29,6 +29,14 @@ enum Command {
     /// List, show and control runs on the daemon.
     #[command(subcommand)]
     Runs(client_cmd::RunsCommand),
+    /// Download collected files from the daemon.
+    #[command(subcommand)]
+    Artifacts(client_cmd::ArtifactsCommand),
+    /// Print a shell completion script: `fleetlr completions bash > /etc/bash_completion.d/fleetlr`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Create, list and revoke API tokens (on the daemon's database).
     #[command(subcommand)]
     Token(token_cmd::TokenCommand),
@@ -51,6 +59,17 @@ pub fn main() -> std::process::ExitCode {
         Command::Run(args) => client_cmd::run(&args),
         Command::Runs(command) => client_cmd::runs(&command),
         Command::Token(command) => token_cmd::run(&command),
+        Command::Artifacts(command) => client_cmd::artifacts(&command),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "fleetlr",
+                &mut std::io::stdout(),
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Sim(args) => sim::run(args),
         Command::Validate(args) => playbook_cmd::validate(&args),
         Command::Plan(args) => playbook_cmd::plan(&args),
