@@ -1,0 +1,132 @@
+//! Tokens (admin) and the audit log: who may do what, and what they did.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use fleetlr_engine::Engine;
+use fleetlr_store::{Role, StoreError};
+
+use crate::api::{AuditView, CreatedToken, NewToken, TokenView};
+use crate::auth::{self, Caller};
+use crate::error::{Answer, ApiError};
+use crate::runs::ListQuery;
+
+/// Writes the audit entry of a state-changing request, whatever its outcome, and passes the
+/// outcome on. A request whose audit entry cannot be written fails.
+pub(crate) async fn audited<T>(
+    engine: &Engine,
+    caller: &Caller,
+    action: &str,
+    subject: Option<&str>,
+    outcome: Answer<T>,
+) -> Answer<T> {
+    let (result, detail) = match &outcome {
+        Ok(_) => ("ok", serde_json::json!({})),
+        Err(err) => (
+            "refused",
+            serde_json::json!({"status": err.status.as_u16(), "code": err.code}),
+        ),
+    };
+    engine
+        .store()
+        .audit(
+            &caller.name,
+            caller.role.as_str(),
+            action,
+            subject,
+            result,
+            &detail,
+        )
+        .await?;
+    outcome
+}
+
+pub(crate) async fn list_tokens(
+    State(engine): State<Engine>,
+    caller: Caller,
+) -> Answer<Json<Vec<TokenView>>> {
+    caller.require(Role::Admin)?;
+    let tokens = engine.store().tokens().await?;
+    Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
+}
+
+pub(crate) async fn create_token(
+    State(engine): State<Engine>,
+    caller: Caller,
+    body: Result<Json<NewToken>, JsonRejection>,
+) -> Answer<(StatusCode, Json<CreatedToken>)> {
+    let outcome = async {
+        caller.require(Role::Admin)?;
+        let Json(body) =
+            body.map_err(|r| ApiError::new(r.status(), "invalid_body", r.body_text()))?;
+        let role = Role::parse(&body.role).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_role",
+                format!("role `{}` is not viewer, operator or admin", body.role),
+            )
+        })?;
+        let (token, hash) = auth::new_token();
+        let created = engine
+            .store()
+            .create_token(&body.name, role, &hash, &caller.name)
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict(message) => {
+                    ApiError::new(StatusCode::CONFLICT, "token_exists", message)
+                }
+                other => ApiError::from(other),
+            })?;
+        Ok((
+            StatusCode::CREATED,
+            Json(CreatedToken {
+                token,
+                info: created.into(),
+            }),
+        ))
+    }
+    .await;
+    audited(&engine, &caller, "token.create", None, outcome).await
+}
+
+pub(crate) async fn revoke_token(
+    State(engine): State<Engine>,
+    caller: Caller,
+    UrlPath(name): UrlPath<String>,
+) -> Answer<StatusCode> {
+    let outcome = async {
+        caller.require(Role::Admin)?;
+        engine.store().revoke_token(&name).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
+    .await;
+    audited(&engine, &caller, "token.revoke", Some(&name), outcome).await
+}
+
+pub(crate) async fn audit_log(
+    State(engine): State<Engine>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Answer<Json<Vec<AuditView>>> {
+    caller.require(Role::Admin)?;
+    let entries = engine
+        .store()
+        .audit_log(query.limit.clamp(1, 10_000))
+        .await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| AuditView {
+                id: e.id,
+                at: e.at,
+                actor: e.actor,
+                role: e.role,
+                action: e.action,
+                subject: e.subject,
+                outcome: e.outcome,
+                detail: e.detail,
+            })
+            .collect(),
+    ))
+}

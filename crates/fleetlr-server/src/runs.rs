@@ -1,0 +1,488 @@
+//! Runs: start them, read them (targets, outcomes, events, artifacts) and control them.
+
+use std::path::{Component, Path};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fleetlr_engine::{Engine, PlaybookRef, Priority, RunRequest, TargetSpec, Trigger};
+use fleetlr_store::{Role, Run, StoreError, TargetState};
+use serde::Deserialize;
+
+use crate::access::audited;
+use crate::api::{
+    ArtifactView, CreateRun, EventView, OutcomeView, Progress, Retried, RunView, TargetView,
+};
+use crate::auth::Caller;
+use crate::error::{Answer, ApiError, internal};
+
+pub(crate) async fn playbooks(
+    State(engine): State<Engine>,
+    _caller: Caller,
+) -> Answer<Json<Vec<String>>> {
+    engine
+        .playbooks()
+        .names()
+        .map(Json)
+        .map_err(|err| internal(&err))
+}
+
+pub(crate) async fn create_run(
+    State(engine): State<Engine>,
+    caller: Caller,
+    body: Result<Json<CreateRun>, JsonRejection>,
+) -> Answer<Response> {
+    audited(
+        &engine,
+        &caller,
+        "run.create",
+        None,
+        create_run_as(&engine, &caller, body).await,
+    )
+    .await
+}
+
+pub(crate) async fn create_run_as(
+    engine: &Engine,
+    caller: &Caller,
+    body: Result<Json<CreateRun>, JsonRejection>,
+) -> Answer<Response> {
+    caller.require(Role::Operator)?;
+    let Json(body) = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "invalid_body"
+        };
+        ApiError::new(status, code, rejection.body_text())
+    })?;
+    let request = run_request(body, caller)?;
+    let id = engine.create_run(request).await?;
+    let view = run_view(engine, engine.store().run(&id).await?).await?;
+    let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/runs/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+pub(crate) fn run_request(body: CreateRun, caller: &Caller) -> Answer<RunRequest> {
+    let unprocessable = |message: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    };
+    let playbook = match (body.playbook, body.playbook_yaml) {
+        (Some(name), None) => PlaybookRef::Named(name),
+        (None, Some(yaml)) => PlaybookRef::Inline {
+            name: body.name.unwrap_or_else(|| "inline".into()),
+            yaml,
+        },
+        _ => {
+            return Err(unprocessable(
+                "give exactly one of `playbook` (a name) and `playbook_yaml`".into(),
+            ));
+        }
+    };
+    let priority = match body.priority.as_deref() {
+        None => None,
+        Some("response") => Some(Priority::Response),
+        Some("collection") => Some(Priority::Collection),
+        Some(other) => {
+            return Err(unprocessable(format!(
+                "priority `{other}` is not `response` or `collection`"
+            )));
+        }
+    };
+    let expires_after = body
+        .expires_after
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(unprocessable)?;
+    let parameters = body
+        .parameters
+        .into_iter()
+        .map(|(name, value)| {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            (name, text)
+        })
+        .collect();
+    Ok(RunRequest {
+        tenant: body.tenant,
+        playbook,
+        targets: TargetSpec {
+            devices: body.targets.devices,
+            tags: body.targets.tags,
+            rbac_group_ids: body.targets.rbac_group_ids,
+            filter: body.targets.filter,
+        },
+        parameters,
+        priority,
+        expires_after,
+        max_failure_percent: body.max_failure_percent,
+        canary: body.canary,
+        // The token is who asked; a caller acting for someone (a SOAR, a bot) may name them.
+        started_by: match body.started_by {
+            Some(on_behalf) if on_behalf != caller.name => {
+                format!("{} for {on_behalf}", caller.name)
+            }
+            _ => caller.name.clone(),
+        },
+        trigger: Trigger::Api,
+        alert: None,
+    })
+}
+
+/// `90s`, `30m`, `1h30m`, `3d`, as playbooks write them.
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    fleetlr_playbook::parse_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{text}` is not a duration; write it like 90s, 30m, 1h30m or 3d"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    #[serde(default = "default_limit")]
+    pub(crate) limit: u32,
+    state: Option<String>,
+}
+
+pub(crate) fn default_limit() -> u32 {
+    50
+}
+
+pub(crate) async fn list_runs(
+    State(engine): State<Engine>,
+    _caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Answer<Json<Vec<RunView>>> {
+    let summaries = engine.store().list_runs(query.limit.clamp(1, 1000)).await?;
+    let views = summaries
+        .into_iter()
+        .filter(|s| {
+            query
+                .state
+                .as_deref()
+                .is_none_or(|state| s.run.state.as_str() == state)
+        })
+        .map(|s| view_with_counts(s.run, &s.targets_by_state))
+        .collect();
+    Ok(Json(views))
+}
+
+pub(crate) async fn show_run(
+    State(engine): State<Engine>,
+    _caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<RunView>> {
+    let run = find_run(&engine, &id).await?;
+    Ok(Json(run_view(&engine, run).await?))
+}
+
+pub(crate) async fn find_run(engine: &Engine, id: &str) -> Answer<Run> {
+    engine.store().run(id).await.map_err(|err| match err {
+        StoreError::NotFound { .. } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "run_not_found",
+            format!("run `{id}` not found"),
+        ),
+        other => ApiError::from(other),
+    })
+}
+
+pub(crate) async fn run_view(engine: &Engine, run: Run) -> Answer<RunView> {
+    let counts = engine.store().target_counts(&run.id).await?;
+    Ok(view_with_counts(run, &counts))
+}
+
+pub(crate) fn view_with_counts(run: Run, counts: &[(TargetState, u64)]) -> RunView {
+    let total = counts.iter().map(|(_, n)| n).sum();
+    let ended = counts
+        .iter()
+        .filter(|(s, _)| s.is_final())
+        .map(|(_, n)| n)
+        .sum();
+    RunView {
+        targets: counts
+            .iter()
+            .map(|(s, n)| (s.as_str().to_owned(), *n))
+            .collect(),
+        progress: Progress { ended, total },
+        id: run.id,
+        tenant: run.tenant,
+        playbook: run.playbook_name,
+        playbook_sha256: run.playbook_sha256,
+        started_by: run.started_by,
+        trigger: run.trigger_kind.as_str().to_owned(),
+        priority: run.priority.as_str().to_owned(),
+        state: run.state.as_str().to_owned(),
+        pause_reason: run.pause_reason,
+        parameters: run.parameters,
+        target_spec: run.target_spec,
+        max_failure_percent: run.max_failure_percent,
+        canary: run.canary,
+        expires_at: run.expires_at,
+        created_at: run.created_at,
+        updated_at: run.updated_at,
+        finished_at: run.finished_at,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TargetQuery {
+    state: Option<String>,
+}
+
+pub(crate) async fn targets(
+    State(engine): State<Engine>,
+    _caller: Caller,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<TargetQuery>,
+) -> Answer<Json<Vec<TargetView>>> {
+    find_run(&engine, &id).await?;
+    let targets = engine.store().targets(&id).await?;
+    Ok(Json(
+        targets
+            .into_iter()
+            .filter(|t| query.state.as_deref().is_none_or(|s| t.state.as_str() == s))
+            .map(|t| TargetView {
+                id: t.id,
+                device_id: t.device_id,
+                device_name: t.device_name,
+                state: t.state.as_str().to_owned(),
+                call_index: t.call_index,
+                attempts: t.attempts,
+                next_attempt_at: t.next_attempt_at,
+                last_error: t.last_error,
+                offline_count: t.offline_count,
+                updated_at: t.updated_at,
+                finished_at: t.finished_at,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OutcomeQuery {
+    device: Option<String>,
+}
+
+pub(crate) async fn outcomes(
+    State(engine): State<Engine>,
+    _caller: Caller,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<OutcomeQuery>,
+) -> Answer<Json<Vec<OutcomeView>>> {
+    find_run(&engine, &id).await?;
+    let outcomes = engine.store().outcomes(&id).await?;
+    Ok(Json(
+        outcomes
+            .into_iter()
+            .filter(|o| query.device.as_deref().is_none_or(|d| o.device_id == d))
+            .map(|o| {
+                let artifact = o.outcome.artifact_path.clone().map(|path| ArtifactView {
+                    url: format!("/api/v1/runs/{id}/outcomes/{}/artifact", o.id),
+                    path,
+                    sha256: o.outcome.artifact_sha256.clone(),
+                    bytes: o.outcome.artifact_bytes,
+                });
+                OutcomeView {
+                    id: o.id,
+                    target_id: o.target_id,
+                    device_id: o.device_id,
+                    machine_action_id: o.machine_action_id,
+                    attempt: o.attempt,
+                    call_index: o.outcome.call_index,
+                    command_index: o.outcome.command_index,
+                    step_id: o.outcome.step_id,
+                    command_type: o.outcome.command_type.as_str().to_owned(),
+                    outcome: o.outcome.outcome.as_str().to_owned(),
+                    started_at: o.outcome.started_at,
+                    ended_at: o.outcome.ended_at,
+                    errors: o.outcome.errors,
+                    exit_code: o.outcome.exit_code,
+                    output_preview: o.outcome.output_preview,
+                    artifact,
+                    recorded_at: o.recorded_at,
+                }
+            })
+            .collect(),
+    ))
+}
+
+pub(crate) async fn events(
+    State(engine): State<Engine>,
+    _caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<Vec<EventView>>> {
+    find_run(&engine, &id).await?;
+    let events = engine.store().events(&id).await?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| EventView {
+                id: e.id,
+                target_id: e.target_id,
+                at: e.at,
+                kind: e.kind,
+                detail: e.detail,
+            })
+            .collect(),
+    ))
+}
+
+/// Streams a stored result; the path comes from the store but is checked again so nothing
+/// outside the artifact directory can ever be served.
+pub(crate) async fn artifact(
+    State(engine): State<Engine>,
+    caller: Caller,
+    UrlPath((id, outcome_id)): UrlPath<(String, i64)>,
+) -> Answer<Response> {
+    // Collected files can hold anything from a device: operators only.
+    caller.require(Role::Operator)?;
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "artifact_not_found",
+            format!("outcome {outcome_id} of run `{id}` has no artifact"),
+        )
+    };
+    let outcome = engine
+        .store()
+        .outcome(&id, outcome_id)
+        .await
+        .map_err(|_| not_found())?;
+    let relative = outcome
+        .outcome
+        .artifact_path
+        .clone()
+        .ok_or_else(not_found)?;
+    if !is_contained(&relative) {
+        tracing::error!(run = %id, outcome = outcome_id, "refusing an artifact path that leaves the artifact directory");
+        return Err(not_found());
+    }
+    let file = tokio::fs::File::open(engine.artifacts_dir().join(&relative))
+        .await
+        .map_err(|_| not_found())?;
+    let name = Path::new(&relative)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("artifact")
+        .replace('"', "_");
+    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    if let Some(sha) = outcome.outcome.artifact_sha256.as_deref()
+        && let Ok(value) = HeaderValue::from_str(sha)
+    {
+        headers.insert("x-content-sha256", value);
+    }
+    Ok(response)
+}
+
+/// A relative path made only of normal components.
+pub(crate) fn is_contained(path: &str) -> bool {
+    let path = Path::new(path);
+    !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// A run control, checked, done and audited.
+pub(crate) async fn control(
+    engine: &Engine,
+    caller: &Caller,
+    action: &'static str,
+    id: &str,
+) -> Answer<u64> {
+    let outcome = async {
+        caller.require(Role::Operator)?;
+        let who = caller.name.as_str();
+        Ok(match action {
+            "run.cancel" => engine.cancel_run(id, who).await.map(|()| 0)?,
+            "run.pause" => engine.pause_run(id, who).await.map(|()| 0)?,
+            "run.resume" => engine.resume_run(id, who).await.map(|()| 0)?,
+            _ => engine.retry_run(id, who).await?,
+        })
+    }
+    .await;
+    audited(engine, caller, action, Some(id), outcome).await
+}
+
+pub(crate) async fn cancel(
+    State(engine): State<Engine>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<RunView>> {
+    control(&engine, &caller, "run.cancel", &id).await?;
+    show_run(State(engine), caller, UrlPath(id)).await
+}
+
+pub(crate) async fn pause(
+    State(engine): State<Engine>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<RunView>> {
+    control(&engine, &caller, "run.pause", &id).await?;
+    show_run(State(engine), caller, UrlPath(id)).await
+}
+
+pub(crate) async fn resume(
+    State(engine): State<Engine>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<RunView>> {
+    control(&engine, &caller, "run.resume", &id).await?;
+    show_run(State(engine), caller, UrlPath(id)).await
+}
+
+pub(crate) async fn retry(
+    State(engine): State<Engine>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<Json<Retried>> {
+    let requeued = control(&engine, &caller, "run.retry", &id).await?;
+    let Json(run) = show_run(State(engine), caller, UrlPath(id)).await?;
+    Ok(Json(Retried { requeued, run }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_artifact_paths_are_served() {
+        assert!(is_contained("run/dev/c0-1-triage.json"));
+        for bad in ["", "/etc/passwd", "../x", "run/../../x", "./run"] {
+            assert!(!is_contained(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_take_a_number_and_a_unit() {
+        assert_eq!(
+            parse_duration("3d"),
+            Ok(std::time::Duration::from_secs(3 * 86_400))
+        );
+        assert_eq!(
+            parse_duration("90s"),
+            Ok(std::time::Duration::from_secs(90))
+        );
+        for bad in ["", "3", "d", "0h", "1.5h", "-1d", "3w"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
