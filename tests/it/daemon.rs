@@ -915,3 +915,53 @@ async fn roles_are_enforced_and_every_change_is_audited_with_who_made_it() {
         .expect("metrics");
     assert_eq!(anonymous.status().as_u16(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_routes_that_exist() {
+    let sim = start_sim(|a| a.devices = 1, "").await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = write_config(root.path(), &sim);
+    let daemon = start_daemon(&config, sim.sim.client_secret()).await;
+    let (status, doc) = daemon.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        doc["components"]["securitySchemes"]["bearer"].is_object(),
+        "{doc}"
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut operations = 0;
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{id}", "no-such-run")
+            .replace("{outcome}", "1")
+            .replace("{name}", "nobody");
+        for method in item.as_object().expect("path item").keys() {
+            let method =
+                reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let response = daemon
+                .http
+                .request(method.clone(), daemon.url(&concrete))
+                .bearer_auth(&daemon.token)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert_ne!(status, 405, "{method} {path} is documented but not routed");
+            assert_ne!(
+                body["error"]["message"], "no such route",
+                "{method} {path} is documented but not routed"
+            );
+            operations += 1;
+        }
+    }
+    assert!(operations >= 18, "{operations} operations documented");
+    let anonymous = daemon
+        .http
+        .get(daemon.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(anonymous.status().as_u16(), 401);
+}

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use fleetlr_engine::Engine;
 use fleetlr_store::{Role, StoreError};
 
-use crate::api::{AuditView, CreatedToken, NewToken, TokenView};
+use crate::api::{AuditView, CreatedToken, ErrorBody, NewToken, TokenView};
 use crate::auth::{self, Caller};
 use crate::error::{Answer, ApiError};
 use crate::runs::ListQuery;
@@ -42,6 +42,7 @@ pub(crate) async fn audited<T>(
     outcome
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "access", responses((status = 200, body = Vec<TokenView>), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn list_tokens(
     State(engine): State<Engine>,
     caller: Caller,
@@ -51,6 +52,7 @@ pub(crate) async fn list_tokens(
     Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "access", request_body = NewToken, responses((status = 201, description = "the token, shown this once", body = CreatedToken), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn create_token(
     State(engine): State<Engine>,
     caller: Caller,
@@ -90,6 +92,7 @@ pub(crate) async fn create_token(
     audited(&engine, &caller, "token.create", None, outcome).await
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{name}", tag = "access", params(("name" = String, Path, description = "token name")), responses((status = 204, description = "revoked"), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn revoke_token(
     State(engine): State<Engine>,
     caller: Caller,
@@ -104,6 +107,7 @@ pub(crate) async fn revoke_token(
     audited(&engine, &caller, "token.revoke", Some(&name), outcome).await
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "access", params(("limit" = Option<u32>, Query, description = "at most this many, newest first")), responses((status = 200, body = Vec<AuditView>), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn audit_log(
     State(engine): State<Engine>,
     caller: Caller,

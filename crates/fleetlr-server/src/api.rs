@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `POST /api/v1/runs`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRun {
     /// A playbook from the daemon's playbook directory, by name.
@@ -22,6 +23,7 @@ pub struct CreateRun {
     pub targets: Targets,
     /// Parameter values; numbers and booleans are taken as their text.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub parameters: BTreeMap<String, serde_json::Value>,
     /// `response` or `collection`; the playbook's own when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,7 +40,7 @@ pub struct CreateRun {
     pub started_by: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
     #[serde(default)]
@@ -52,7 +54,7 @@ pub struct Targets {
 }
 
 /// A run with its progress.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RunView {
     pub id: String,
     pub tenant: String,
@@ -63,7 +65,9 @@ pub struct RunView {
     pub priority: String,
     pub state: String,
     pub pause_reason: Option<String>,
+    #[schema(value_type = Object)]
     pub parameters: serde_json::Value,
+    #[schema(value_type = Object)]
     pub target_spec: serde_json::Value,
     pub max_failure_percent: Option<u8>,
     pub canary: Option<u32>,
@@ -76,13 +80,13 @@ pub struct RunView {
     pub progress: Progress,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Progress {
     pub ended: u64,
     pub total: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TargetView {
     pub id: i64,
     pub device_id: String,
@@ -97,7 +101,7 @@ pub struct TargetView {
     pub finished_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OutcomeView {
     pub id: i64,
     pub target_id: i64,
@@ -118,7 +122,7 @@ pub struct OutcomeView {
     pub recorded_at: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ArtifactView {
     pub path: String,
     pub sha256: Option<String>,
@@ -127,36 +131,37 @@ pub struct ArtifactView {
     pub url: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EventView {
     pub id: i64,
     pub target_id: Option<i64>,
     pub at: String,
     pub kind: String,
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }
 
 /// The answer of `POST /api/v1/runs/{id}/retry`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Retried {
     pub requeued: u64,
     pub run: RunView,
 }
 
 /// Every error, everywhere: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
 }
 
 /// `POST /api/v1/tokens` (admin).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     pub name: String,
@@ -165,7 +170,7 @@ pub struct NewToken {
 }
 
 /// A token as listed: never its secret.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenView {
     pub name: String,
     pub role: String,
@@ -187,14 +192,14 @@ impl From<fleetlr_store::ApiToken> for TokenView {
 }
 
 /// The answer to creating a token: the only time its secret is shown.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedToken {
     pub token: String,
     #[serde(flatten)]
     pub info: TokenView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditView {
     pub id: i64,
     pub at: String,
@@ -203,5 +208,6 @@ pub struct AuditView {
     pub action: String,
     pub subject: Option<String>,
     pub outcome: String,
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }

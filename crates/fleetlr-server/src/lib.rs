@@ -14,56 +14,116 @@ mod telemetry;
 
 pub use error::{Answer, ApiError};
 
-use axum::Router;
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
+use axum::{Json, Router};
 use fleetlr_engine::Engine;
 use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use access::{audit_log, create_token, list_tokens, revoke_token};
-use runs::{
-    artifact, cancel, create_run, events, list_runs, outcomes, pause, playbooks, resume, retry,
-    show_run, targets,
+use access::{
+    __path_audit_log, __path_create_token, __path_list_tokens, __path_revoke_token, audit_log,
+    create_token, list_tokens, revoke_token,
 };
-use telemetry::{healthz, readyz, render_metrics};
+use runs::{
+    __path_artifact, __path_cancel, __path_create_run, __path_events, __path_list_runs,
+    __path_outcomes, __path_pause, __path_playbooks, __path_resume, __path_retry, __path_show_run,
+    __path_targets, artifact, cancel, create_run, events, list_runs, outcomes, pause, playbooks,
+    resume, retry, show_run, targets,
+};
+use telemetry::{
+    __path_healthz, __path_readyz, __path_render_metrics, healthz, readyz, render_metrics,
+};
 
 /// Largest request body accepted (an inline playbook is at most a few KiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The daemon's routes; `/metrics` renders `metrics` (Prometheus text) when given.
 pub fn router(engine: Engine, metrics: Option<PrometheusHandle>) -> Router {
-    // Every /api route is authenticated by the layer, so a handler that forgets to ask for its
-    // caller is still never open; handlers take `Caller` to check the role.
-    let api = Router::new()
-        .route("/api/v1/playbooks", get(playbooks))
-        .route("/api/v1/runs", get(list_runs).post(create_run))
-        .route("/api/v1/runs/{id}", get(show_run))
-        .route("/api/v1/runs/{id}/targets", get(targets))
-        .route("/api/v1/runs/{id}/outcomes", get(outcomes))
-        .route(
-            "/api/v1/runs/{id}/outcomes/{outcome}/artifact",
-            get(artifact),
-        )
-        .route("/api/v1/runs/{id}/events", get(events))
-        .route("/api/v1/runs/{id}/cancel", post(cancel))
-        .route("/api/v1/runs/{id}/pause", post(pause))
-        .route("/api/v1/runs/{id}/resume", post(resume))
-        .route("/api/v1/runs/{id}/retry", post(retry))
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{name}", axum::routing::delete(revoke_token))
-        .route("/api/v1/audit", get(audit_log))
-        .route("/metrics", get(render_metrics))
+    let (api, doc) = routes(engine.clone());
+    let doc = Arc::new(doc);
+    // The document is served by the API it describes, behind the same authentication.
+    let api = api.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        })
         .route_layer(axum::middleware::from_fn_with_state(
             engine.clone(),
             auth::authenticate,
-        ));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .merge(api)
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        )),
+    );
+    api.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::Extension(metrics))
         .with_state(engine)
+}
+
+/// The routes and their OpenAPI document, both from the same annotated handlers, so the
+/// document cannot describe a route that does not exist or miss one that does.
+fn routes(engine: Engine) -> (Router<Engine>, utoipa::openapi::OpenApi) {
+    // Every /api route is authenticated by the layer, so a handler that forgets to ask for its
+    // caller is still never open; handlers take `Caller` to check the role.
+    let (authenticated, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(playbooks))
+        .routes(routes!(list_runs, create_run))
+        .routes(routes!(show_run))
+        .routes(routes!(targets))
+        .routes(routes!(outcomes))
+        .routes(routes!(artifact))
+        .routes(routes!(events))
+        .routes(routes!(cancel))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(retry))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(audit_log))
+        .routes(routes!(render_metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            engine,
+            auth::authenticate,
+        ))
+        .split_for_parts();
+    let (open, health) = OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .split_for_parts();
+    doc.merge(health);
+    (authenticated.merge(open), doc)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "fleetlr",
+        description = "Runs Microsoft Defender for Endpoint Live Response playbooks across fleets. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`; errors are `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    security(("bearer" = [])),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "runs", description = "start, read and control runs"),
+        (name = "access", description = "tokens and the audit log (admin)"),
+        (name = "health", description = "health and metrics")
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
 }

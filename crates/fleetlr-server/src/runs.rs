@@ -14,11 +14,13 @@ use serde::Deserialize;
 
 use crate::access::audited;
 use crate::api::{
-    ArtifactView, CreateRun, EventView, OutcomeView, Progress, Retried, RunView, TargetView,
+    ArtifactView, CreateRun, ErrorBody, EventView, OutcomeView, Progress, Retried, RunView,
+    TargetView,
 };
 use crate::auth::Caller;
 use crate::error::{Answer, ApiError, internal};
 
+#[utoipa::path(get, path = "/api/v1/playbooks", tag = "runs", responses((status = 200, description = "names of the daemon's playbooks", body = Vec<String>), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn playbooks(
     State(engine): State<Engine>,
     _caller: Caller,
@@ -30,6 +32,7 @@ pub(crate) async fn playbooks(
         .map_err(|err| internal(&err))
 }
 
+#[utoipa::path(post, path = "/api/v1/runs", tag = "runs", request_body = CreateRun, responses((status = 202, description = "the run is stored and will be driven to the end", body = RunView), (status = 404, description = "no such playbook", body = ErrorBody), (status = 422, description = "invalid playbook, parameters or targets", body = ErrorBody), (status = 502, description = "the Defender API failed", body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn create_run(
     State(engine): State<Engine>,
     caller: Caller,
@@ -158,6 +161,7 @@ pub(crate) fn default_limit() -> u32 {
     50
 }
 
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(("limit" = Option<u32>, Query, description = "at most this many, newest first (default 50)"), ("state" = Option<String>, Query, description = "only runs in this state")), responses((status = 200, body = Vec<RunView>), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn list_runs(
     State(engine): State<Engine>,
     _caller: Caller,
@@ -177,6 +181,7 @@ pub(crate) async fn list_runs(
     Ok(Json(views))
 }
 
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "run id")), responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn show_run(
     State(engine): State<Engine>,
     _caller: Caller,
@@ -241,6 +246,7 @@ pub(crate) struct TargetQuery {
     state: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/runs/{id}/targets", tag = "runs", params(("id" = String, Path, description = "run id"), ("state" = Option<String>, Query, description = "only targets in this state")), responses((status = 200, body = Vec<TargetView>), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn targets(
     State(engine): State<Engine>,
     _caller: Caller,
@@ -276,6 +282,7 @@ pub(crate) struct OutcomeQuery {
     device: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/runs/{id}/outcomes", tag = "runs", params(("id" = String, Path, description = "run id"), ("device" = Option<String>, Query, description = "only this device id")), responses((status = 200, body = Vec<OutcomeView>), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn outcomes(
     State(engine): State<Engine>,
     _caller: Caller,
@@ -319,6 +326,7 @@ pub(crate) async fn outcomes(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/runs/{id}/events", tag = "runs", params(("id" = String, Path, description = "run id")), responses((status = 200, body = Vec<EventView>), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn events(
     State(engine): State<Engine>,
     _caller: Caller,
@@ -342,6 +350,7 @@ pub(crate) async fn events(
 
 /// Streams a stored result; the path comes from the store but is checked again so nothing
 /// outside the artifact directory can ever be served.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/outcomes/{outcome}/artifact", tag = "runs", params(("id" = String, Path, description = "run id"), ("outcome" = i64, Path, description = "outcome id")), responses((status = 200, description = "the collected file; its SHA-256 in x-content-sha256", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn artifact(
     State(engine): State<Engine>,
     caller: Caller,
@@ -422,6 +431,7 @@ pub(crate) async fn control(
     audited(engine, caller, action, Some(id), outcome).await
 }
 
+#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "run id")), responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 409, description = "the run cannot be cancelled in its state", body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn cancel(
     State(engine): State<Engine>,
     caller: Caller,
@@ -431,6 +441,7 @@ pub(crate) async fn cancel(
     show_run(State(engine), caller, UrlPath(id)).await
 }
 
+#[utoipa::path(post, path = "/api/v1/runs/{id}/pause", tag = "runs", params(("id" = String, Path, description = "run id")), responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn pause(
     State(engine): State<Engine>,
     caller: Caller,
@@ -440,6 +451,7 @@ pub(crate) async fn pause(
     show_run(State(engine), caller, UrlPath(id)).await
 }
 
+#[utoipa::path(post, path = "/api/v1/runs/{id}/resume", tag = "runs", params(("id" = String, Path, description = "run id")), responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn resume(
     State(engine): State<Engine>,
     caller: Caller,
@@ -449,6 +461,7 @@ pub(crate) async fn resume(
     show_run(State(engine), caller, UrlPath(id)).await
 }
 
+#[utoipa::path(post, path = "/api/v1/runs/{id}/retry", tag = "runs", params(("id" = String, Path, description = "run id")), responses((status = 200, body = Retried), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn retry(
     State(engine): State<Engine>,
     caller: Caller,

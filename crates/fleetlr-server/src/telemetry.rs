@@ -8,13 +8,16 @@ use fleetlr_engine::Engine;
 use fleetlr_store::TargetState;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::api::ErrorBody;
 use crate::auth::Caller;
 use crate::error::{Answer, ApiError};
 
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "the process is up")))]
 pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses((status = 200, description = "every tenant scheduler is running"), (status = 503, body = ErrorBody)))]
 pub(crate) async fn readyz(State(engine): State<Engine>) -> Response {
     if engine.is_ready() {
         Json(serde_json::json!({"status": "ready"})).into_response()
@@ -30,6 +33,7 @@ pub(crate) async fn readyz(State(engine): State<Engine>) -> Response {
 
 /// Prometheus text: the engine's counters and gauges, plus the targets of open runs per state
 /// (read from the store at scrape time, so they are right after a restart too).
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text", content_type = "text/plain"), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn render_metrics(
     State(engine): State<Engine>,
     _caller: Caller,
