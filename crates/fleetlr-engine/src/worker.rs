@@ -836,6 +836,7 @@ impl Worker {
         Ok(())
     }
 
+    #[tracing::instrument(name = "submit", skip_all, fields(tenant = %self.tenant.name, run = %run_id, device = %target.device_id, call = target.call_index))]
     async fn submit_one(&mut self, run_id: &str, target: Target) -> fleetlr_store::Result<()> {
         let Some(plan) = self.plans.get(run_id) else {
             self.slots.release();
@@ -1006,6 +1007,7 @@ impl Finish {
         device
     }
 
+    #[tracing::instrument(name = "record", skip_all, fields(run = %self.flight.run_id, device = %self.flight.device_id, action = %self.flight.action_id, status = %self.action.status))]
     async fn record(&self) -> fleetlr_store::Result<()> {
         let flight = &self.flight;
         let target = self.store.target(flight.target_id).await?;

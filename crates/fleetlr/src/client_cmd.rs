@@ -281,7 +281,20 @@ fn create_body(args: &RunArgs) -> anyhow::Result<CreateRun> {
     })
 }
 
+/// Polls the run until it ends: a live bar (ended/total, counts per state, ETA) on a terminal,
+/// a line per change otherwise (logs, CI).
 async fn wait(api: &Api, id: &str, output: Output) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} devices  eta {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
     let mut last = String::new();
     loop {
         let value = api
@@ -289,11 +302,20 @@ async fn wait(api: &Api, id: &str, output: Output) -> anyhow::Result<ExitCode> {
             .await?;
         let run: RunView = serde_json::from_value(value.clone()).context("reading the run")?;
         let line = progress_line(&run);
-        if line != last {
-            eprintln!("{line}");
-            last = line;
+        match &bar {
+            Some(bar) => {
+                bar.set_length(run.progress.total);
+                bar.set_position(run.progress.ended);
+                bar.set_message(format!("{} ({})", run.state, counts(&run.targets)));
+            }
+            None if line != last => eprintln!("{line}"),
+            None => {}
         }
+        last = line;
         if matches!(run.state.as_str(), "finished" | "cancelled") {
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
             print_value(output, &value, || show_run(&run));
             let all_succeeded = run.targets.keys().all(|state| state == "succeeded");
             return Ok(if all_succeeded {
