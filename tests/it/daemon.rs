@@ -965,3 +965,75 @@ async fn the_openapi_document_describes_routes_that_exist() {
         .expect("GET");
     assert_eq!(anonymous.status().as_u16(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_daemon_drives_several_tenants_each_inside_its_own_limits() {
+    let scenario = "scripts:\n  triage.ps1: {duration: 10s}\n  cleanup.ps1: {duration: 5s}\n";
+    let east = start_sim(
+        |a| {
+            a.speedup = SPEEDUP;
+            a.devices = 3;
+            a.seed = 1;
+        },
+        scenario,
+    )
+    .await;
+    let west = start_sim(
+        |a| {
+            a.speedup = SPEEDUP;
+            a.devices = 2;
+            a.seed = 2;
+        },
+        scenario,
+    )
+    .await;
+    let root = tempfile::tempdir().expect("tempdir");
+    // The single-tenant configuration, with a second tenant appended.
+    let config = write_config(root.path(), &east);
+    std::fs::write(root.path().join("west-ca.pem"), west.sim.ca_pem()).expect("CA written");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text = text.replace("name: lab", "name: east");
+    text.push_str(&format!(
+        "  - name: west\n    tenant_id: {}\n    client_id: {}\n    client_secret: {}\n    cloud: {{custom: {{api_base: \"{}\", authority_host: \"{}\"}}}}\n    ca_file: west-ca.pem\n    limits: {{time_scale: {SPEEDUP}, pacing_margin: 0.5}}\n",
+        west.sim.tenant_id(),
+        west.sim.client_id(),
+        west.sim.client_secret(),
+        west.sim.base_url(),
+        west.sim.base_url(),
+    ));
+    std::fs::write(&config, text).expect("config written");
+    let daemon = start_daemon(&config, east.sim.client_secret()).await;
+
+    let mut runs = Vec::new();
+    for (tenant, sim, devices) in [("east", &east, 3), ("west", &west, 2)] {
+        let ids = device_ids(sim).await;
+        assert_eq!(ids.len(), devices);
+        let body = json!({"playbook": "e2e-triage", "tenant": tenant, "targets": {"devices": ids}});
+        let (status, run) = daemon.post("/api/v1/runs", &body).await;
+        assert_eq!(status, 202, "{run}");
+        assert_eq!(run["tenant"], tenant);
+        runs.push((run["id"].as_str().expect("id").to_owned(), sim, devices));
+    }
+    for (id, sim, devices) in runs {
+        let run = wait_for_run(&daemon, &id, Duration::from_secs(60)).await;
+        assert_eq!(run["targets"]["succeeded"], devices, "{run}");
+        let stats = sim.stats().await;
+        assert_limits_kept(&stats);
+        // Each tenant's simulator saw exactly its own devices' calls.
+        assert_eq!(
+            stats["stats"]["endpoints"]["runliveresponse"]["statuses"]["201"],
+            devices * 2,
+            "{stats}"
+        );
+    }
+    let (status, error) = daemon
+        .post(
+            "/api/v1/runs",
+            &json!({"playbook": "e2e-triage", "tenant": "north", "targets": {"devices": ["x"]}}),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("unknown_tenant"))
+    );
+}
