@@ -2,7 +2,7 @@
 //! to HTTP statuses. Internal detail (SQL, paths) goes to the log, never into an answer.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fleetlr_engine::ControlError;
 use fleetlr_store::StoreError;
@@ -55,7 +55,14 @@ impl From<ControlError> for ApiError {
             E::Resolve(_) | E::Library(_) => (StatusCode::BAD_GATEWAY, "defender_api_failed"),
             E::Store(_) => return internal(&err),
         };
-        Self::new(status, code, err.to_string())
+        let message = match &err {
+            // The engine's message names the daemon's playbook directory: not the caller's business.
+            E::UnknownPlaybook { name, .. } => format!(
+                "no playbook named `{name}`; GET /api/v1/playbooks lists the daemon's playbooks"
+            ),
+            _ => err.to_string(),
+        };
+        Self::new(status, code, message)
     }
 }
 
@@ -82,3 +89,55 @@ pub(crate) fn internal(err: &dyn std::error::Error) -> ApiError {
 }
 
 pub type Answer<T> = Result<T, ApiError>;
+
+/// Longest plain-text error body rewritten into the JSON shape; axum's own rejection texts are a
+/// line or two.
+const REWRITE_MAX_BYTES: usize = 4096;
+
+/// Axum answers some requests before a handler runs (a malformed path segment or query string,
+/// a method the route does not take) with plain text; this gives those answers the API's one
+/// error shape too, keeping their headers (`Allow`, `WWW-Authenticate`). Answers that are not
+/// errors, and errors already in JSON, pass untouched (artifact streams are never buffered).
+pub(crate) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, REWRITE_MAX_BYTES)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ if status.is_server_error() => "internal",
+        _ => "request_refused",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().map_or_else(
+            || format!("http status {}", status.as_u16()),
+            str::to_lowercase,
+        )
+    } else {
+        text
+    };
+    let mut answer = ApiError::new(status, code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    answer
+}

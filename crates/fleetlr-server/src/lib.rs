@@ -62,6 +62,7 @@ pub fn router(engine: Engine, metrics: Option<PrometheusHandle>) -> Router {
     );
     api.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::Extension(metrics))
         .with_state(engine)
 }

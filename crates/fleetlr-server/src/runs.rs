@@ -9,7 +9,7 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fleetlr_engine::{Engine, PlaybookRef, Priority, RunRequest, TargetSpec, Trigger};
-use fleetlr_store::{Role, Run, StoreError, TargetState};
+use fleetlr_store::{Role, Run, RunState, StoreError, TargetState};
 use serde::Deserialize;
 
 use crate::access::audited;
@@ -161,21 +161,39 @@ pub(crate) fn default_limit() -> u32 {
     50
 }
 
+/// Most runs one listing returns.
+const MAX_LIST: u32 = 1000;
+
 #[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(("limit" = Option<u32>, Query, description = "at most this many, newest first (default 50)"), ("state" = Option<String>, Query, description = "only runs in this state")), responses((status = 200, body = Vec<RunView>), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn list_runs(
     State(engine): State<Engine>,
     _caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Answer<Json<Vec<RunView>>> {
-    let summaries = engine.store().list_runs(query.limit.clamp(1, 1000)).await?;
+    let limit = query.limit.clamp(1, MAX_LIST);
+    let state = query
+        .state
+        .as_deref()
+        .map(|state| {
+            RunState::parse(state).map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_query",
+                    format!(
+                        "run state `{state}` is not one of queued, running, paused, cancelling, finished, cancelled"
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    // The store lists by age only; with a state filter the newest MAX_LIST runs are searched,
+    // so an old run still in that state is found among newer runs in other states.
+    let searched = if state.is_some() { MAX_LIST } else { limit };
+    let summaries = engine.store().list_runs(searched).await?;
     let views = summaries
         .into_iter()
-        .filter(|s| {
-            query
-                .state
-                .as_deref()
-                .is_none_or(|state| s.run.state.as_str() == state)
-        })
+        .filter(|s| state.is_none_or(|state| s.run.state == state))
+        .take(limit as usize)
         .map(|s| view_with_counts(s.run, &s.targets_by_state))
         .collect();
     Ok(Json(views))
@@ -253,12 +271,27 @@ pub(crate) async fn targets(
     UrlPath(id): UrlPath<String>,
     Query(query): Query<TargetQuery>,
 ) -> Answer<Json<Vec<TargetView>>> {
+    let state = query
+        .state
+        .as_deref()
+        .map(|state| {
+            TargetState::parse(state).map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_query",
+                    format!(
+                        "target state `{state}` is not one of pending, waiting_offline, submitting, in_flight, succeeded, failed, timed_out, expired, cancelled"
+                    ),
+                )
+            })
+        })
+        .transpose()?;
     find_run(&engine, &id).await?;
     let targets = engine.store().targets(&id).await?;
     Ok(Json(
         targets
             .into_iter()
-            .filter(|t| query.state.as_deref().is_none_or(|s| t.state.as_str() == s))
+            .filter(|t| state.is_none_or(|s| t.state == s))
             .map(|t| TargetView {
                 id: t.id,
                 device_id: t.device_id,
@@ -396,12 +429,29 @@ pub(crate) async fn artifact(
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    if let Some(sha) = outcome.outcome.artifact_sha256.as_deref()
-        && let Ok(value) = HeaderValue::from_str(sha)
-    {
-        headers.insert("x-content-sha256", value);
+    if let Some(sha) = outcome.outcome.artifact_sha256.as_deref() {
+        if let Ok(value) = HeaderValue::from_str(sha) {
+            headers.insert("x-content-sha256", value);
+        }
+        // RFC 3230 `Digest`, for generic HTTP tools that check downloads by it.
+        if let Some(value) = digest_header(sha) {
+            headers.insert("digest", value);
+        }
     }
     Ok(response)
+}
+
+/// `sha-256=<base64>` from the recorded hex SHA-256; none if the record is not 64 hex digits.
+fn digest_header(sha256_hex: &str) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    if sha256_hex.len() != 64 || !sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let bytes = (0..32)
+        .map(|i| u8::from_str_radix(sha256_hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    HeaderValue::from_str(&format!("sha-256={encoded}")).ok()
 }
 
 /// A relative path made only of normal components.
@@ -481,6 +531,44 @@ mod tests {
         assert!(is_contained("run/dev/c0-1-triage.json"));
         for bad in ["", "/etc/passwd", "../x", "run/../../x", "./run"] {
             assert!(!is_contained(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parameter_numbers_and_booleans_become_text_and_the_token_is_who_started_it() {
+        let caller = Caller {
+            name: "soar".into(),
+            role: Role::Operator,
+        };
+        let body: CreateRun = serde_json::from_value(serde_json::json!({
+            "playbook": "collect-file",
+            "targets": {"devices": ["d"]},
+            "parameters": {"n": 5, "on": true, "path": "C:\\x"},
+            "started_by": "alice",
+        }))
+        .expect("a valid body");
+        let request = run_request(body, &caller).expect("a request");
+        assert_eq!(request.parameters["n"], "5");
+        assert_eq!(request.parameters["on"], "true");
+        assert_eq!(request.parameters["path"], "C:\\x");
+        assert_eq!(request.started_by, "soar for alice");
+        assert!(matches!(request.playbook, PlaybookRef::Named(ref name) if name == "collect-file"));
+        assert!(
+            serde_json::from_value::<CreateRun>(serde_json::json!({"playbook": "p", "colour": 1}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_digest_header_is_the_recorded_hash_in_base64() {
+        // SHA-256 of the empty string, whose base64 form is well known.
+        let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(
+            digest_header(empty).expect("a header"),
+            "sha-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+        for bad in ["", "e3b0", &empty.replace('e', "g")] {
+            assert!(digest_header(bad).is_none(), "{bad}");
         }
     }
 

@@ -1,0 +1,693 @@
+//! The router against a real engine: a simulated tenant over HTTPS in this process, a real
+//! SQLite store in a temporary directory and the repository's shipped playbooks, driven request
+//! by request through `tower::ServiceExt::oneshot` (no listener, no sleeps: conditions are
+//! polled with a deadline).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use fleetlr_engine::{Engine, EngineSetup, Limits, PlaybookDir, TenantSetup};
+use fleetlr_sim::{Scenario, SimArgs, SimHandle, TlsMaterial};
+use fleetlr_store::{
+    CommandType, NewOutcome, NewRun, NewTarget, OutcomeKind, Priority, Role, Store, TriggerKind,
+};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use tower::ServiceExt as _;
+
+const PLAYBOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../playbooks");
+
+/// A daemon without its listener: simulator, store, engine and router.
+struct Daemon {
+    dir: tempfile::TempDir,
+    sim: SimHandle,
+    engine: Engine,
+    app: Router,
+    token: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.sim.shutdown();
+    }
+}
+
+/// What came back: status, headers, and the body as JSON (`Null` when it is not JSON).
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    bytes: Vec<u8>,
+    json: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.json["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
+    }
+
+    fn message(&self) -> &str {
+        self.json["error"]["message"]
+            .as_str()
+            .unwrap_or("<no error message>")
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The one error shape: a JSON body with a code and a message.
+    fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status.as_u16(), self.code()),
+            (status, code),
+            "{}",
+            self.json
+        );
+        assert!(
+            self.header("content-type").starts_with("application/json"),
+            "{:?}",
+            self.headers
+        );
+        assert!(!self.message().is_empty() && self.message() != "<no error message>");
+    }
+}
+
+async fn start() -> Daemon {
+    let (tls, _ca_key) = TlsMaterial::generate().expect("generating test TLS material");
+    let args = SimArgs {
+        speedup: 60.0,
+        devices: 5,
+        ..Default::default()
+    };
+    let sim = fleetlr_sim::spawn(args, Scenario::default(), &tls)
+        .await
+        .expect("simulator starts");
+    let client = fleetlr_defender::DefenderClient::new(fleetlr_defender::ClientConfig {
+        cloud: fleetlr_defender::Cloud::Custom {
+            api_base: sim.base_url(),
+            authority_host: sim.base_url(),
+        },
+        tenant_id: sim.tenant_id().to_owned(),
+        client_id: sim.client_id().to_owned(),
+        credential: fleetlr_defender::Credential::ClientSecret(
+            sim.client_secret().to_owned().into(),
+        ),
+        scope: fleetlr_defender::DEFAULT_SCOPE.to_owned(),
+        extra_ca_pem: Some(sim.ca_pem().to_owned()),
+        timeout: Duration::from_secs(30),
+    })
+    .expect("client builds");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("fleetlr.db"))
+        .await
+        .expect("store opens");
+    let (token, hash) = fleetlr_server::auth::new_token();
+    store
+        .create_token("tester", Role::Admin, &hash, "test")
+        .await
+        .expect("token stored");
+    let engine = Engine::start(
+        store,
+        EngineSetup {
+            tenants: vec![TenantSetup {
+                name: "lab".into(),
+                client,
+                limits: Limits {
+                    time_scale: 60.0,
+                    ..Limits::default()
+                },
+            }],
+            playbooks: PlaybookDir::new(PathBuf::from(PLAYBOOKS), 20_000_000),
+            artifacts_dir: dir.path().join("artifacts"),
+        },
+    );
+    let app = fleetlr_server::router(engine.clone(), None);
+    Daemon {
+        dir,
+        sim,
+        engine,
+        app,
+        token,
+    }
+}
+
+impl Daemon {
+    async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body read")
+            .to_vec();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            bytes,
+            json,
+        }
+    }
+
+    fn request(&self, method: &str, path: &str) -> axum::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send(
+            self.request("GET", path)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.post_raw(path, body.to_string()).await
+    }
+
+    async fn post_raw(&self, path: &str, body: String) -> Answer {
+        self.send(
+            self.request("POST", path)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .expect("request"),
+        )
+        .await
+    }
+
+    fn device(&self, index: usize) -> String {
+        self.sim.devices()[index].0.clone()
+    }
+
+    /// Polls `GET /api/v1/runs/{id}` until `done` holds.
+    async fn wait_for_run(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let run = self.get(&format!("/api/v1/runs/{id}")).await;
+            if done(&run.json) {
+                return run.json;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {}",
+                run.json
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn collect_file(devices: &[String]) -> Value {
+    json!({
+        "playbook": "collect-file",
+        "targets": {"devices": devices},
+        "parameters": {"path": "C:\\Users\\alice\\invoice.pdf.lnk"},
+    })
+}
+
+#[tokio::test]
+async fn health_needs_no_token_and_readiness_follows_the_engine() {
+    let daemon = start().await;
+    let health = daemon
+        .send(
+            Request::get("/healthz")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(
+        (health.status, &health.json),
+        (StatusCode::OK, &json!({"status": "ok"}))
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = daemon
+            .send(
+                Request::get("/readyz")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        if ready.status == StatusCode::OK {
+            break;
+        }
+        ready.assert_error(503, "not_ready");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the engine never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon.engine.shutdown(Duration::ZERO).await;
+    daemon
+        .send(
+            Request::get("/readyz")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .assert_error(503, "not_ready");
+}
+
+#[tokio::test]
+async fn a_run_is_accepted_durable_listed_and_cancelled_once() {
+    let daemon = start().await;
+    let playbooks = daemon.get("/api/v1/playbooks").await;
+    assert_eq!(playbooks.status, StatusCode::OK);
+    assert!(
+        playbooks
+            .json
+            .as_array()
+            .expect("names")
+            .contains(&json!("collect-file")),
+        "{}",
+        playbooks.json
+    );
+
+    let device = daemon.device(0);
+    let created = daemon
+        .post("/api/v1/runs", &collect_file(std::slice::from_ref(&device)))
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.json);
+    let run: fleetlr_server::api::RunView =
+        serde_json::from_value(created.json.clone()).expect("the answer is a RunView");
+    assert_eq!(
+        created.header("location"),
+        format!("/api/v1/runs/{}", run.id)
+    );
+    assert_eq!(
+        (
+            run.tenant.as_str(),
+            run.playbook.as_str(),
+            run.started_by.as_str(),
+            run.trigger.as_str(),
+            run.priority.as_str(),
+            run.progress.total,
+        ),
+        ("lab", "collect-file", "tester", "api", "response", 1)
+    );
+    assert_eq!(run.playbook_sha256.len(), 64);
+    assert_eq!(run.parameters["path"], "C:\\Users\\alice\\invoice.pdf.lnk");
+    assert_eq!(run.target_spec["devices"], json!([device]));
+
+    // Durable before the answer: the store has it, whatever the scheduler does next.
+    assert_eq!(
+        daemon.engine.store().run(&run.id).await.expect("stored").id,
+        run.id
+    );
+    let shown = daemon.get(created.header("location")).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(shown.json["id"], json!(run.id));
+
+    let listed = daemon.get("/api/v1/runs?limit=10").await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.json[0]["id"], json!(run.id), "newest first");
+    let open = shown.json["state"].as_str().expect("state").to_owned();
+    let filtered = daemon.get(&format!("/api/v1/runs?state={open}")).await;
+    assert_eq!(filtered.json[0]["id"], json!(run.id), "{}", filtered.json);
+    let none = daemon.get("/api/v1/runs?state=finished").await;
+    assert_eq!(none.json, json!([]));
+    daemon
+        .get("/api/v1/runs?state=done")
+        .await
+        .assert_error(422, "invalid_query");
+
+    let targets = daemon
+        .get(&format!("/api/v1/runs/{}/targets", run.id))
+        .await;
+    assert_eq!(targets.status, StatusCode::OK);
+    assert_eq!(
+        targets.json[0]["device_id"],
+        json!(device),
+        "{}",
+        targets.json
+    );
+    daemon
+        .get(&format!("/api/v1/runs/{}/targets?state=gone", run.id))
+        .await
+        .assert_error(422, "invalid_query");
+    let events = daemon.get(&format!("/api/v1/runs/{}/events", run.id)).await;
+    assert_eq!(events.json[0]["kind"], "run_created", "{}", events.json);
+
+    let cancelled = daemon
+        .post(&format!("/api/v1/runs/{}/cancel", run.id), &json!({}))
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.json);
+    assert!(
+        matches!(
+            cancelled.json["state"].as_str(),
+            Some("cancelling" | "cancelled")
+        ),
+        "{}",
+        cancelled.json
+    );
+    let again = daemon
+        .post(&format!("/api/v1/runs/{}/cancel", run.id), &json!({}))
+        .await;
+    again.assert_error(409, "invalid_state");
+    assert!(again.message().contains(&run.id), "{}", again.message());
+
+    let ended = daemon
+        .wait_for_run(&run.id, "the run to be cancelled", |run| {
+            run["state"] == "cancelled"
+        })
+        .await;
+    assert_eq!(ended["progress"], json!({"ended": 1, "total": 1}));
+    let outcomes = daemon
+        .get(&format!("/api/v1/runs/{}/outcomes?device={device}", run.id))
+        .await;
+    let outcomes: Vec<fleetlr_server::api::OutcomeView> =
+        serde_json::from_value(outcomes.json).expect("outcomes");
+    let steps: Vec<&str> = outcomes.iter().map(|o| o.step_id.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["facts", "fetch"],
+        "every command has its one outcome"
+    );
+    let other = daemon
+        .get(&format!("/api/v1/runs/{}/outcomes?device=nope", run.id))
+        .await;
+    assert_eq!(other.json, json!([]));
+    daemon
+        .post(&format!("/api/v1/runs/{}/pause", run.id), &json!({}))
+        .await
+        .assert_error(409, "invalid_state");
+}
+
+#[tokio::test]
+async fn refused_requests_all_get_one_json_error_shape() {
+    let daemon = start().await;
+    let device = daemon.device(0);
+    let runs = "/api/v1/runs";
+
+    let unknown = daemon
+        .post(
+            runs,
+            &json!({"playbook": "nope", "targets": {"devices": [device]}}),
+        )
+        .await;
+    unknown.assert_error(404, "playbook_not_found");
+    assert!(
+        !unknown.message().contains(env!("CARGO_MANIFEST_DIR")),
+        "no daemon paths in answers: {}",
+        unknown.message()
+    );
+
+    let mut missing = collect_file(std::slice::from_ref(&device));
+    missing["parameters"] = json!({});
+    let answer = daemon.post(runs, &missing).await;
+    answer.assert_error(422, "invalid_parameters");
+    assert!(answer.message().contains("path"), "{}", answer.message());
+
+    let mut extra = collect_file(std::slice::from_ref(&device));
+    extra["priorty"] = json!("response");
+    let answer = daemon.post(runs, &extra).await;
+    answer.assert_error(422, "invalid_body");
+    assert!(answer.message().contains("priorty"), "{}", answer.message());
+
+    let cases: Vec<(Value, u16, &str, &str)> = vec![
+        (
+            json!({"playbook": "collect-file", "playbook_yaml": "name: x", "targets": {"devices": [device]}}),
+            422,
+            "invalid_request",
+            "exactly one",
+        ),
+        (
+            json!({"playbook": "collect-file", "parameters": {"path": "C:\\x"}}),
+            422,
+            "no_targets",
+            "no targets",
+        ),
+        (
+            json!({"playbook": "collect-file", "targets": {"devices": ["no-such-device"]}, "parameters": {"path": "C:\\x"}}),
+            422,
+            "unknown_device",
+            "no-such-device",
+        ),
+        (
+            json!({"playbook": "collect-file", "tenant": "elsewhere", "targets": {"devices": [device]}}),
+            422,
+            "unknown_tenant",
+            "elsewhere",
+        ),
+        (
+            {
+                let mut body = collect_file(std::slice::from_ref(&device));
+                body["priority"] = json!("urgent");
+                body
+            },
+            422,
+            "invalid_request",
+            "urgent",
+        ),
+        (
+            {
+                let mut body = collect_file(std::slice::from_ref(&device));
+                body["expires_after"] = json!("3 weeks");
+                body
+            },
+            422,
+            "invalid_request",
+            "3 weeks",
+        ),
+        (
+            json!({"playbook_yaml": "name: broken\nsteps: 7\n", "name": "broken", "targets": {"devices": [device]}}),
+            422,
+            "invalid_playbook",
+            "broken",
+        ),
+    ];
+    for (body, status, code, says) in cases {
+        let answer = daemon.post(runs, &body).await;
+        answer.assert_error(status, code);
+        assert!(
+            answer.message().contains(says),
+            "{body}: {}",
+            answer.message()
+        );
+    }
+
+    daemon
+        .post_raw(runs, "{\"playbook\": ".into())
+        .await
+        .assert_error(400, "invalid_body");
+    daemon
+        .send(
+            daemon
+                .request("POST", runs)
+                .body(Body::from(collect_file(&[device]).to_string()))
+                .expect("request"),
+        )
+        .await
+        .assert_error(415, "invalid_body");
+    let huge = json!({"playbook_yaml": "#".repeat(fleetlr_server::MAX_BODY_BYTES), "name": "huge"});
+    daemon
+        .post(runs, &huge)
+        .await
+        .assert_error(413, "body_too_large");
+
+    for path in [
+        "/api/v1/runs/no-such-run",
+        "/api/v1/runs/no-such-run/targets",
+        "/api/v1/runs/no-such-run/outcomes",
+        "/api/v1/runs/no-such-run/events",
+    ] {
+        let answer = daemon.get(path).await;
+        answer.assert_error(404, "run_not_found");
+        assert!(
+            answer.message().contains("no-such-run"),
+            "{}",
+            answer.message()
+        );
+    }
+    for control in ["cancel", "pause", "resume", "retry"] {
+        daemon
+            .post(&format!("/api/v1/runs/no-such-run/{control}"), &json!({}))
+            .await
+            .assert_error(404, "run_not_found");
+    }
+
+    // What axum refuses before a handler runs has the same shape.
+    daemon
+        .get("/api/v1/runs/x/outcomes/not-a-number/artifact")
+        .await
+        .assert_error(400, "bad_request");
+    daemon
+        .get("/api/v1/runs?limit=lots")
+        .await
+        .assert_error(400, "bad_request");
+    daemon
+        .get("/api/v1/runs?colour=blue")
+        .await
+        .assert_error(400, "bad_request");
+    daemon
+        .get("/api/v1/nothing-here")
+        .await
+        .assert_error(404, "not_found");
+    let wrong_method = daemon.get("/api/v1/runs/x/cancel").await;
+    wrong_method.assert_error(405, "method_not_allowed");
+    assert!(
+        wrong_method.header("allow").contains("POST"),
+        "{:?}",
+        wrong_method.headers
+    );
+    let anonymous = daemon
+        .send(Request::get(runs).body(Body::empty()).expect("request"))
+        .await;
+    anonymous.assert_error(401, "unauthenticated");
+    assert_eq!(anonymous.header("www-authenticate"), "Bearer");
+}
+
+#[tokio::test]
+async fn artifacts_stream_with_their_hash_and_nothing_outside_the_directory_is_served() {
+    let daemon = start().await;
+    // A run of a tenant the engine does not schedule, so its records stay exactly as written:
+    // the engine itself only ever records clean relative paths.
+    let store = daemon.engine.store();
+    let id = store
+        .create_run(
+            &NewRun {
+                tenant: "offstage".into(),
+                playbook_name: "collect-file".into(),
+                playbook_sha256: "0".repeat(64),
+                playbook_source: String::new(),
+                parameters: json!({}),
+                started_by: "test".into(),
+                trigger_kind: TriggerKind::Api,
+                trigger_ref: None,
+                priority: Priority::Collection,
+                expires_at: chrono::Utc::now() + chrono::TimeDelta::hours(1),
+                max_failure_percent: None,
+                canary: None,
+                library: json!({}),
+                alert: None,
+                target_spec: json!({"devices": ["dev-1"]}),
+            },
+            &[NewTarget {
+                device_id: "dev-1".into(),
+                device_name: Some("ws-1.corp".into()),
+            }],
+        )
+        .await
+        .expect("run stored");
+    let target = store.targets(&id).await.expect("targets")[0].id;
+
+    let content = b"collected bytes\n".repeat(1000);
+    let good = format!("{id}/dev-1/c0-0-triage.txt");
+    let file = daemon.dir.path().join("artifacts").join(&good);
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("artifact dir");
+    std::fs::write(&file, &content).expect("artifact written");
+    // A real file just outside the artifact directory, which a `..` path would reach.
+    std::fs::write(daemon.dir.path().join("secret.txt"), b"secret").expect("secret written");
+    let sha = format!("{:x}", sha2::Sha256::digest(&content));
+    let paths = [
+        Some(good.clone()),
+        Some("../secret.txt".to_owned()),
+        Some(format!("{id}/../../secret.txt")),
+        Some(daemon.dir.path().join("secret.txt").display().to_string()),
+        None,
+    ];
+    let outcomes: Vec<NewOutcome> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| NewOutcome {
+            call_index: 0,
+            command_index: u32::try_from(i).expect("small"),
+            step_id: format!("step{i}"),
+            command_type: CommandType::GetFile,
+            outcome: OutcomeKind::Completed,
+            started_at: None,
+            ended_at: None,
+            errors: vec![],
+            exit_code: None,
+            output_preview: None,
+            artifact_path: path.clone(),
+            artifact_sha256: path.as_ref().map(|_| sha.clone()),
+            artifact_bytes: path.as_ref().map(|_| content.len() as u64),
+        })
+        .collect();
+    store
+        .end_target(
+            target,
+            fleetlr_store::TargetState::Succeeded,
+            "test",
+            &outcomes,
+        )
+        .await
+        .expect("outcomes recorded");
+
+    let listed = daemon.get(&format!("/api/v1/runs/{id}/outcomes")).await;
+    let listed: Vec<fleetlr_server::api::OutcomeView> =
+        serde_json::from_value(listed.json).expect("outcomes");
+    assert_eq!(listed.len(), paths.len());
+    let artifact = listed[0]
+        .artifact
+        .as_ref()
+        .expect("the first has an artifact");
+    assert_eq!(
+        (
+            artifact.path.as_str(),
+            artifact.sha256.as_deref(),
+            artifact.bytes
+        ),
+        (
+            good.as_str(),
+            Some(sha.as_str()),
+            Some(content.len() as u64)
+        )
+    );
+    assert_eq!(
+        artifact.url,
+        format!("/api/v1/runs/{id}/outcomes/{}/artifact", listed[0].id)
+    );
+
+    let download = daemon.get(&artifact.url).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.bytes, content);
+    assert_eq!(download.header("content-type"), "application/octet-stream");
+    assert_eq!(
+        download.header("content-disposition"),
+        "attachment; filename=\"c0-0-triage.txt\""
+    );
+    assert_eq!(download.header("x-content-sha256"), sha);
+    assert!(
+        download.header("digest").starts_with("sha-256="),
+        "{:?}",
+        download.headers
+    );
+
+    for refused in &listed[1..] {
+        let answer = daemon
+            .get(&format!(
+                "/api/v1/runs/{id}/outcomes/{}/artifact",
+                refused.id
+            ))
+            .await;
+        answer.assert_error(404, "artifact_not_found");
+        assert!(!answer.bytes.windows(6).any(|w| w == b"secret"));
+    }
+    daemon
+        .get(&format!(
+            "/api/v1/runs/other-run/outcomes/{}/artifact",
+            listed[0].id
+        ))
+        .await
+        .assert_error(404, "artifact_not_found");
+}
