@@ -39,7 +39,15 @@ pub enum Output {
     Json,
 }
 
+/// Shown under `fleetlr run --help`, so scripts can rely on them.
+const RUN_EXIT_CODES: &str = "\
+Exit codes:
+  0  the run was accepted (with --wait: it ended and every target succeeded)
+  1  error: the request was refused (the daemon's message is printed), or the daemon is unreachable
+  2  with --wait: the run ended with targets that failed, timed out, expired or were cancelled";
+
 #[derive(Debug, Args)]
+#[command(after_help = RUN_EXIT_CODES)]
 pub struct RunArgs {
     /// A playbook the daemon knows by name, or a path to a playbook file (sent with the request).
     playbook: String,
@@ -800,6 +808,118 @@ ws-2.corp
             ["a", "ws-1.corp", "ws-2.corp"]
         );
         assert!(Cli::try_parse_from(["run", "p", "--priority", "urgent"]).is_err());
+    }
+
+    #[test]
+    fn run_help_documents_the_exit_codes() {
+        use clap::CommandFactory as _;
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes:"), "{help}");
+        assert!(help.contains("2  with --wait"), "{help}");
+    }
+
+    /// A run as the server sends it (`RunView`), fixed so the rendering can be compared whole.
+    fn fixed_run() -> RunView {
+        serde_json::from_value(serde_json::json!({
+            "id": "r-7f3a",
+            "tenant": "lab",
+            "playbook": "collect-file",
+            "playbook_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "started_by": "cli:alice",
+            "trigger": "api",
+            "priority": "response",
+            "state": "paused",
+            "pause_reason": "circuit breaker: 2 of 3 ended targets failed",
+            "parameters": {"path": "C:\\x"},
+            "target_spec": {"devices": ["a", "b", "c"]},
+            "max_failure_percent": 50,
+            "canary": null,
+            "expires_at": "2026-11-24T10:00:00.000Z",
+            "created_at": "2026-11-23T10:00:00.000Z",
+            "updated_at": "2026-11-23T10:05:00.000Z",
+            "finished_at": null,
+            "targets": {"failed": 2, "in_flight": 1, "succeeded": 1},
+            "progress": {"ended": 3, "total": 4}
+        }))
+        .expect("the server's shape")
+    }
+
+    #[test]
+    fn runs_render_from_the_servers_json() {
+        let run = fixed_run();
+        assert_eq!(
+            runs_table(std::slice::from_ref(&run)),
+            "\
+ID      STATE   PLAYBOOK      PRIORITY  ENDED  TARGETS                             STARTED BY  CREATED (UTC)
+r-7f3a  paused  collect-file  response  3/4    failed 2, in_flight 1, succeeded 1  cli:alice   2026-11-23T10:00:00
+"
+        );
+        assert_eq!(
+            show_run(&run),
+            "\
+run          r-7f3a
+state        paused
+paused       circuit breaker: 2 of 3 ended targets failed
+playbook     collect-file (sha256 9f86d081884c)
+tenant       lab
+priority     response
+started by   cli:alice (api)
+created      2026-11-23T10:00:00.000Z
+expires      2026-11-24T10:00:00.000Z
+progress     3/4 targets ended
+targets      failed 2, in_flight 1, succeeded 1
+"
+        );
+        assert_eq!(
+            progress_line(&run),
+            "paused 3/4 ended (failed 2, in_flight 1, succeeded 1) — circuit breaker: 2 of 3 ended targets failed"
+        );
+    }
+
+    #[test]
+    fn targets_and_outcomes_render_from_the_servers_json() {
+        let targets: Vec<TargetView> = serde_json::from_value(serde_json::json!([
+            {"id": 1, "device_id": "d1", "device_name": "ws-1.corp", "state": "succeeded",
+             "call_index": 1, "attempts": 1, "next_attempt_at": null, "last_error": null,
+             "offline_count": 0, "updated_at": "t", "finished_at": "t"},
+            {"id": 2, "device_id": "d2", "device_name": null, "state": "failed",
+             "call_index": 0, "attempts": 2, "next_attempt_at": null,
+             "last_error": "the script exited with 3", "offline_count": 1,
+             "updated_at": "t", "finished_at": "t"}
+        ]))
+        .expect("the server's shape");
+        assert_eq!(
+            targets_table(&targets),
+            "\
+DEVICE     STATE      CALL  ATTEMPTS  LAST ERROR
+ws-1.corp  succeeded  1     1
+d2         failed     0     2         the script exited with 3
+"
+        );
+        let outcome = |id: i64, target: i64, step: &str, command: u32, outcome: &str| {
+            serde_json::json!({
+                "id": id, "target_id": target, "device_id": "d", "machine_action_id": null,
+                "attempt": 1, "call_index": 0, "command_index": command, "step_id": step,
+                "command_type": "RunScript", "outcome": outcome, "started_at": null,
+                "ended_at": null, "errors": [], "exit_code": null, "output_preview": null,
+                "artifact": null, "recorded_at": "t"
+            })
+        };
+        let outcomes: Vec<OutcomeView> = serde_json::from_value(serde_json::json!([
+            outcome(1, 1, "facts", 0, "completed"),
+            outcome(2, 1, "fetch", 1, "completed"),
+            outcome(3, 2, "facts", 0, "failed"),
+            outcome(4, 2, "fetch", 1, "not_executed"),
+        ]))
+        .expect("the server's shape");
+        assert_eq!(
+            outcome_summary(&outcomes),
+            "\
+STEP   CALL  OUTCOMES
+facts  0.0   completed 1, failed 1
+fetch  0.1   completed 1, not_executed 1
+"
+        );
     }
 
     #[test]
