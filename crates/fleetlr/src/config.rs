@@ -1,42 +1,83 @@
-//! The daemon's configuration file (`fleetlr serve --config FILE`): YAML with unknown keys
-//! refused, `${VAR}` replaced from the environment before parsing (for secrets), relative paths
-//! taken from the config file's directory, and every semantic problem reported together.
-//! Secrets are held in `secrecy` types and never printed.
+//! The daemon's configuration file (`fleetlr serve --config FILE`, documented key by key in
+//! `config/fleetlr.yaml`): `${VAR}` replaced from the environment (`interpolate`), then YAML
+//! with unknown keys refused and typed values (`values`) checked where they are written
+//! (`file:line:column`), relative paths taken from the config file's directory, and every
+//! semantic problem reported together by [`Config::check`]. It also turns a tenant into what
+//! the daemon starts: a Defender API client configuration, or an in-process simulator whose own
+//! limits agree with the tenant's. Secrets are held in `secrecy` types and never printed.
 
+mod interpolate;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::env::VarError;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use secrecy::SecretString;
+use anyhow::Context;
+use fleetlr_defender::{ClientConfig, Cloud, Credential};
+use fleetlr_engine::Limits;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-/// The configuration, paths resolved.
+use values::{CloudSetting, Period};
+
+/// The configuration, relative paths resolved against the config file's directory.
 #[derive(Debug)]
 pub struct Config {
+    /// Where the REST API listens.
     pub listen: SocketAddr,
+    /// `fleetlr.db`, `artifacts/`, `admin.token` and `sim-tls/` live here.
     pub data_dir: PathBuf,
+    /// Named playbooks (`<name>.yaml`) with their library files in `scripts/`.
     pub playbooks_dir: PathBuf,
+    /// How long result downloads may finish after SIGTERM.
     pub shutdown_grace: Duration,
     max_library_file_bytes: u64,
     pub tenants: Vec<Tenant>,
 }
 
+/// One tenant as configured: a real one (Entra ID app credentials) or a simulated one.
+#[derive(Debug)]
+pub struct Tenant {
+    /// How runs, the CLI and the API name the tenant.
+    pub name: String,
+    raw: TenantFile,
+    /// Line of the tenant's entry in the file, for messages, when it could be told.
+    line: Option<usize>,
+    /// The config file's directory, which relative paths start from.
+    base: PathBuf,
+    data_dir: PathBuf,
+    max_library_file_bytes: u64,
+}
+
+/// How to reach a tenant.
+pub enum TenantKind {
+    /// Microsoft's service (or anything at a `custom` cloud).
+    Real(ClientConfig),
+    /// A simulator to start in-process, with its scenario read.
+    Simulated(Box<(fleetlr_sim::SimArgs, fleetlr_sim::Scenario)>),
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default = "default_listen")]
+struct ConfigFile {
+    #[serde(default = "default_listen", deserialize_with = "values::socket_addr")]
     listen: SocketAddr,
     #[serde(default = "default_data_dir")]
     data_dir: PathBuf,
     #[serde(default = "default_playbooks_dir")]
     playbooks_dir: PathBuf,
     #[serde(default)]
-    shutdown_grace: Option<String>,
+    shutdown_grace: Option<Period>,
     #[serde(default)]
     max_library_file_bytes: Option<u64>,
-    tenants: Vec<RawTenant>,
+    #[serde(default)]
+    tenants: Vec<TenantFile>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -51,18 +92,9 @@ fn default_playbooks_dir() -> PathBuf {
     "playbooks".into()
 }
 
-/// One tenant: a real one (credentials) or a simulated one (`simulated:`).
-#[derive(Debug)]
-pub struct Tenant {
-    pub name: String,
-    raw: RawTenant,
-    base: PathBuf,
-    data_dir: PathBuf,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTenant {
+struct TenantFile {
     name: String,
     #[serde(default)]
     tenant_id: Option<String>,
@@ -73,59 +105,19 @@ struct RawTenant {
     #[serde(default)]
     certificate: Option<CertificateFile>,
     #[serde(default)]
-    cloud: Option<CloudSpec>,
-    /// A PEM CA to trust besides the system's (a private simulator or proxy).
+    cloud: Option<CloudSetting>,
     #[serde(default)]
     ca_file: Option<PathBuf>,
     #[serde(default)]
-    simulated: Option<Simulated>,
+    simulated: Option<SimulatedFile>,
     #[serde(default)]
-    limits: RawLimits,
-}
-
-/// `public`, `public_legacy`, `us_gcc`, `us_gcc_high`, `{regional: eu}` or
-/// `{custom: {api_base: …, authority_host: …}}`, written as plain YAML (no `!tags`).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum CloudSpec {
-    Named(String),
-    Regional { regional: fleetlr_defender::Region },
-    Custom { custom: CustomCloud },
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CustomCloud {
-    api_base: String,
-    authority_host: String,
-}
-
-impl CloudSpec {
-    fn cloud(&self) -> anyhow::Result<fleetlr_defender::Cloud> {
-        use fleetlr_defender::Cloud;
-        Ok(match self {
-            Self::Named(name) => match name.as_str() {
-                "public" => Cloud::Public,
-                "public_legacy" => Cloud::PublicLegacy,
-                "us_gcc" => Cloud::UsGcc,
-                "us_gcc_high" => Cloud::UsGccHigh,
-                other => bail!(
-                    "cloud `{other}` is not public, public_legacy, us_gcc, us_gcc_high, {{regional: …}} or {{custom: …}}"
-                ),
-            },
-            Self::Regional { regional } => Cloud::Regional(*regional),
-            Self::Custom { custom } => Cloud::Custom {
-                api_base: custom.api_base.clone(),
-                authority_host: custom.authority_host.clone(),
-            },
-        })
-    }
+    limits: LimitsFile,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CertificateFile {
-    /// A PKCS#12 bundle (`.pfx`) with the certificate and its key.
+    /// A PKCS#12 bundle (`.pfx`) with the certificate and its private key.
     path: PathBuf,
     #[serde(default)]
     password: Option<SecretString>,
@@ -133,7 +125,7 @@ struct CertificateFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Simulated {
+struct SimulatedFile {
     #[serde(default)]
     devices: Option<usize>,
     #[serde(default)]
@@ -144,10 +136,10 @@ struct Simulated {
     scenario: Option<PathBuf>,
 }
 
-/// Every key optional; the engine's defaults are the documented platform limits.
+/// Every key optional: the engine's defaults are the documented platform limits.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLimits {
+struct LimitsFile {
     live_response_calls_per_minute: Option<u32>,
     pacing_margin: Option<f64>,
     max_sessions: Option<u32>,
@@ -155,158 +147,182 @@ struct RawLimits {
     sessions_reserved_for_response: Option<u32>,
     api_calls_per_minute: Option<u32>,
     api_calls_per_hour: Option<u32>,
-    poll_interval: Option<String>,
-    offline_after: Option<String>,
-    offline_recheck: Option<String>,
-    offline_recheck_max: Option<String>,
-    busy_retry: Option<String>,
-    reconcile_settle: Option<String>,
+    poll_interval: Option<Period>,
+    offline_after: Option<Period>,
+    offline_recheck: Option<Period>,
+    offline_recheck_max: Option<Period>,
+    busy_retry: Option<Period>,
+    reconcile_settle: Option<Period>,
     time_scale: Option<f64>,
 }
 
-/// How to reach a tenant.
-pub enum TenantKind {
-    Real(fleetlr_defender::ClientConfig),
-    Simulated(Box<(fleetlr_sim::SimArgs, fleetlr_sim::Scenario)>),
-}
-
-/// Reads, interpolates and parses a configuration file.
+/// Reads a configuration file: `${VAR}` replaced from the environment, the YAML parsed, paths
+/// resolved against the file's directory. Semantic problems are left to [`Config::check`].
 pub fn load(path: &Path) -> anyhow::Result<Config> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the configuration {origin}"))?;
-    let text = interpolate(&origin, &text, |name| std::env::var(name).ok())?;
-    let raw: RawConfig = fleetlr_playbook::yaml::from_str(&origin, &text)?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let shutdown_grace = match &raw.shutdown_grace {
-        Some(text) => duration(&origin, "shutdown_grace", text)?,
-        None => crate::serve::DEFAULT_GRACE,
-    };
-    let data_dir = base.join(&raw.data_dir);
-    Ok(Config {
-        listen: raw.listen,
-        playbooks_dir: base.join(&raw.playbooks_dir),
-        shutdown_grace,
-        max_library_file_bytes: raw
-            .max_library_file_bytes
-            .unwrap_or(fleetlr_playbook::Catalogue::DEFAULT_MAX_FILE_BYTES),
-        tenants: raw
-            .tenants
-            .into_iter()
-            .map(|raw| Tenant {
-                name: raw.name.clone(),
-                raw,
-                base: base.clone(),
-                data_dir: data_dir.clone(),
-            })
-            .collect(),
-        data_dir,
-    })
+        .unwrap_or(Path::new("."));
+    parse(&origin, &text, base, |name| std::env::var(name))
 }
 
-/// Replaces `${NAME}` with the variable's value; `$${` stands for a literal `${`. An unset
-/// variable is an error naming it and its line. Comment lines are left alone.
-fn interpolate(
+/// [`load`] on text already read; `base` is the directory relative paths start from.
+fn parse(
     origin: &str,
     text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<String> {
-    let mut out = String::with_capacity(text.len());
-    for (number, line) in text.split_inclusive('\n').enumerate() {
-        // Comment lines stay as written: a commented-out example needs no variable set.
-        if line.trim_start().starts_with('#') {
-            out.push_str(line);
-            continue;
-        }
-        let mut rest = line;
-        while let Some(start) = rest.find("${") {
-            if rest[..start].ends_with('$') {
-                out.push_str(&rest[..start - 1]);
-                out.push_str("${");
-                rest = &rest[start + 2..];
-                continue;
-            }
-            out.push_str(&rest[..start]);
-            let Some(end) = rest[start..].find('}') else {
-                bail!("{origin}:{}: `${{` without a closing `}}`", number + 1);
-            };
-            let name = &rest[start + 2..start + end];
-            let value = lookup(name).with_context(|| {
-                format!(
-                    "{origin}:{}: environment variable `{name}` is not set; set it, or write `$${{` for a literal `${{`",
-                    number + 1
-                )
-            })?;
-            out.push_str(&value);
-            rest = &rest[start + end + 1..];
-        }
-        out.push_str(rest);
-    }
-    Ok(out)
+    base: &Path,
+    env: impl Fn(&str) -> Result<String, VarError>,
+) -> anyhow::Result<Config> {
+    let text = interpolate::interpolate(origin, text, env)?;
+    let file: ConfigFile = fleetlr_playbook::yaml::from_str(origin, &text)?;
+    let lines = tenant_lines(&text, file.tenants.len());
+    let data_dir = base.join(&file.data_dir);
+    let max_library_file_bytes = file
+        .max_library_file_bytes
+        .unwrap_or(fleetlr_playbook::Catalogue::DEFAULT_MAX_FILE_BYTES);
+    let tenants = file
+        .tenants
+        .into_iter()
+        .zip(lines)
+        .map(|(raw, line)| Tenant {
+            name: raw.name.clone(),
+            raw,
+            line,
+            base: base.to_path_buf(),
+            data_dir: data_dir.clone(),
+            max_library_file_bytes,
+        })
+        .collect();
+    Ok(Config {
+        listen: file.listen,
+        playbooks_dir: base.join(&file.playbooks_dir),
+        data_dir,
+        shutdown_grace: file
+            .shutdown_grace
+            .map_or(crate::serve::DEFAULT_GRACE, |p| p.0),
+        max_library_file_bytes,
+        tenants,
+    })
 }
 
-fn duration(origin: &str, key: &str, text: &str) -> anyhow::Result<Duration> {
-    fleetlr_playbook::parse_duration(text).with_context(|| {
-        format!("{origin}: `{key}: {text}` is not a duration; write e.g. 90s, 10m, 1h30m or 3d")
-    })
+/// The line of each entry of the top-level `tenants:` block sequence, so that problems found
+/// after parsing can say where the tenant is. All `None` when the entries cannot be told apart
+/// that simply (a flow sequence, say) and the count does not match what was parsed.
+fn tenant_lines(text: &str, count: usize) -> Vec<Option<usize>> {
+    let mut lines = text.lines().enumerate().map(|(i, line)| (i + 1, line));
+    let is_tenants_key = |line: &str| {
+        line.strip_prefix("tenants:")
+            .is_some_and(|rest| rest.trim().is_empty() || rest.trim_start().starts_with('#'))
+    };
+    let mut found = Vec::new();
+    if lines.by_ref().any(|(_, line)| is_tenants_key(line)) {
+        let mut item_indent = None;
+        for (number, line) in lines {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - trimmed.len();
+            let is_item = trimmed == "-" || trimmed.starts_with("- ");
+            match item_indent {
+                None if is_item => {
+                    item_indent = Some(indent);
+                    found.push(number);
+                }
+                Some(items) if indent == items && is_item => found.push(number),
+                Some(items) if indent > items => {}
+                _ => break,
+            }
+        }
+    }
+    if found.len() == count {
+        found.into_iter().map(Some).collect()
+    } else {
+        vec![None; count]
+    }
 }
 
 impl Config {
+    /// Largest library file a playbook may use, in bytes.
     pub fn max_library_file_bytes(&self) -> u64 {
         self.max_library_file_bytes
     }
 
-    /// Every semantic problem, for `serve` to refuse to start and `validate` to report.
+    /// Every semantic problem, each naming the tenant (and its line) and the key, and saying
+    /// what to do; `serve` refuses to start on any, `validate --config` lists them. Files the
+    /// configuration refers to are looked at too (scenarios are read and checked).
     pub fn check(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.tenants.is_empty() {
-            problems.push("`tenants` is empty: configure at least one tenant".to_owned());
+            problems.push(
+                "no tenant is configured: give at least one under `tenants:` (see config/fleetlr.yaml)"
+                    .to_owned(),
+            );
+        }
+        if self.max_library_file_bytes == 0 {
+            problems.push(
+                "`max_library_file_bytes` is 0: give the largest library file size in bytes (the API documents 20000000)"
+                    .to_owned(),
+            );
+        }
+        if !self.playbooks_dir.is_dir() {
+            problems.push(format!(
+                "`playbooks_dir` {} is not a directory: create it, or point `playbooks_dir` at the playbooks (relative to the configuration file's directory)",
+                self.playbooks_dir.display()
+            ));
+        }
+        if self.data_dir.exists() && !self.data_dir.is_dir() {
+            problems.push(format!(
+                "`data_dir` {} is not a directory: point `data_dir` at a directory (it is created when missing)",
+                self.data_dir.display()
+            ));
         }
         for (i, tenant) in self.tenants.iter().enumerate() {
-            if self.tenants[..i].iter().any(|t| t.name == tenant.name) {
-                problems.push(format!("tenant `{}` is configured twice", tenant.name));
+            let mut tenant_problems = tenant.problems();
+            if let Some(first) = self.tenants[..i].iter().find(|t| t.name == tenant.name) {
+                let at = first
+                    .line
+                    .map_or_else(String::new, |l| format!(" (line {l})"));
+                tenant_problems.insert(
+                    0,
+                    format!("the name is already used by an earlier tenant{at}: give each tenant its own `name`"),
+                );
             }
-            if let Some(Err(err)) = tenant.raw.cloud.as_ref().map(CloudSpec::cloud) {
-                problems.push(format!("tenant `{}`: {err:#}", tenant.name));
-            }
-            if let Err(err) = tenant.limits_checked() {
-                problems.push(format!("tenant `{}`: {err:#}", tenant.name));
-            }
-            let raw = &tenant.raw;
-            let credentials = [raw.client_secret.is_some(), raw.certificate.is_some()]
-                .iter()
-                .filter(|c| **c)
-                .count();
-            match &raw.simulated {
-                Some(_) if raw.tenant_id.is_some() || credentials > 0 || raw.cloud.is_some() => {
-                    problems.push(format!(
-                        "tenant `{}`: a simulated tenant takes no tenant_id, credentials or cloud",
-                        tenant.name
-                    ))
-                }
-                Some(_) => {}
-                None => {
-                    if raw.tenant_id.is_none() || raw.client_id.is_none() {
-                        problems.push(format!(
-                            "tenant `{}`: give `tenant_id` and `client_id` (or `simulated:`)",
-                            tenant.name
-                        ));
-                    }
-                    if credentials != 1 {
-                        problems.push(format!(
-                            "tenant `{}`: give exactly one of `client_secret` and `certificate`",
-                            tenant.name
-                        ));
-                    }
-                }
-            }
+            problems.extend(
+                tenant_problems
+                    .into_iter()
+                    .map(|problem| match tenant.line {
+                        Some(line) => format!("line {line}: tenant `{}`: {problem}", tenant.name),
+                        None => format!("tenant `{}`: {problem}", tenant.name),
+                    }),
+            );
         }
         problems
     }
+}
+
+/// `a`, `a and b`, `a, b and c` (or `or`).
+fn list(items: &[&str], last: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., tail] => format!("{} {last} {tail}", init.join(", ")),
+    }
+}
+
+/// Whether `name` can name a tenant: it appears in runs, the CLI, URLs and a directory name.
+fn is_tenant_name(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl Tenant {
@@ -314,27 +330,25 @@ impl Tenant {
         self.base.join(path)
     }
 
-    /// The tenant's limits, defaults filled in (see `check` for invalid values).
-    pub fn limits(&self) -> fleetlr_engine::Limits {
-        self.limits_checked().unwrap_or_default()
+    /// The simulator's speed-up, for a simulated tenant.
+    fn speedup(&self) -> Option<f64> {
+        self.raw
+            .simulated
+            .as_ref()
+            .map(|s| s.speedup.unwrap_or(1.0))
     }
 
-    fn limits_checked(&self) -> anyhow::Result<fleetlr_engine::Limits> {
+    /// The tenant's limits, defaults filled in; a simulated tenant's `time_scale` is its
+    /// speed-up unless given. Values [`Config::check`] refuses are not corrected here.
+    pub fn limits(&self) -> Limits {
         let raw = &self.raw.limits;
-        let defaults = fleetlr_engine::Limits::default();
-        let period = |key: &str, value: &Option<String>, default: Duration| match value {
-            Some(text) => duration("limits", key, text),
-            None => Ok(default),
-        };
-        let calls = match raw.live_response_calls_per_minute {
-            Some(n) => {
-                NonZeroU32::new(n).context("`live_response_calls_per_minute` must be at least 1")?
-            }
-            None => defaults.live_response_calls,
-        };
-        let speedup = self.raw.simulated.as_ref().and_then(|s| s.speedup);
-        let limits = fleetlr_engine::Limits {
-            live_response_calls: calls,
+        let defaults = Limits::default();
+        let period = |value: Option<Period>, default: Duration| value.map_or(default, |p| p.0);
+        Limits {
+            live_response_calls: raw
+                .live_response_calls_per_minute
+                .and_then(NonZeroU32::new)
+                .unwrap_or(defaults.live_response_calls),
             live_response_window: defaults.live_response_window,
             pacing_margin: raw.pacing_margin.unwrap_or(defaults.pacing_margin),
             max_sessions: raw.max_sessions.unwrap_or(defaults.max_sessions),
@@ -350,224 +364,313 @@ impl Tenant {
             api_calls_per_hour: raw
                 .api_calls_per_hour
                 .unwrap_or(defaults.api_calls_per_hour),
-            poll_interval: period("poll_interval", &raw.poll_interval, defaults.poll_interval)?,
-            offline_after: period("offline_after", &raw.offline_after, defaults.offline_after)?,
-            offline_recheck: period(
-                "offline_recheck",
-                &raw.offline_recheck,
-                defaults.offline_recheck,
-            )?,
-            offline_recheck_max: period(
-                "offline_recheck_max",
-                &raw.offline_recheck_max,
-                defaults.offline_recheck_max,
-            )?,
-            busy_retry: period("busy_retry", &raw.busy_retry, defaults.busy_retry)?,
-            reconcile_settle: period(
-                "reconcile_settle",
-                &raw.reconcile_settle,
-                defaults.reconcile_settle,
-            )?,
-            // A simulated tenant runs at its speed-up unless told otherwise.
-            time_scale: raw.time_scale.or(speedup).unwrap_or(1.0),
-        };
-        if limits.max_sessions <= limits.sessions_kept_for_portal {
-            bail!("`sessions_kept_for_portal` leaves no session of `max_sessions` for fleetlr");
+            poll_interval: period(raw.poll_interval, defaults.poll_interval),
+            offline_after: period(raw.offline_after, defaults.offline_after),
+            offline_recheck: period(raw.offline_recheck, defaults.offline_recheck),
+            offline_recheck_max: period(raw.offline_recheck_max, defaults.offline_recheck_max),
+            busy_retry: period(raw.busy_retry, defaults.busy_retry),
+            reconcile_settle: period(raw.reconcile_settle, defaults.reconcile_settle),
+            time_scale: raw
+                .time_scale
+                .or(self.speedup())
+                .unwrap_or(defaults.time_scale),
         }
-        if !(limits.time_scale >= 1.0 && limits.time_scale.is_finite()) {
-            bail!("`time_scale` must be a number of at least 1");
-        }
-        if !(0.0..=1.0).contains(&limits.pacing_margin) {
-            bail!("`pacing_margin` must be between 0 and 1 (0.05 is 5%)");
-        }
-        if limits.api_calls_per_minute == 0 || limits.api_calls_per_hour == 0 {
-            bail!("the API call budgets must be at least 1");
-        }
-        Ok(limits)
     }
 
-    /// How to reach this tenant: a client configuration, or a simulator to start.
-    pub fn kind(&self) -> anyhow::Result<TenantKind> {
-        let raw = &self.raw;
-        if let Some(simulated) = &raw.simulated {
-            let limits = self.limits();
-            let mut args = fleetlr_sim::SimArgs::default();
-            args.devices = simulated.devices.unwrap_or(args.devices);
-            args.seed = simulated.seed.unwrap_or(args.seed);
-            args.speedup = simulated.speedup.unwrap_or(1.0);
-            // The simulated service enforces the limits this tenant is configured for.
-            args.rate_limit_per_minute = limits.live_response_calls.get();
-            args.max_sessions = limits.max_sessions;
-            args.tls_dir = self.data_dir.join("sim-tls").join(&self.name);
-            let scenario = match &simulated.scenario {
-                Some(path) => {
-                    let path = self.resolve(path);
-                    args.scenario = Some(path.clone());
-                    fleetlr_sim::load_scenario(&path)?
-                }
-                None => fleetlr_sim::Scenario::default(),
-            };
-            return Ok(TenantKind::Simulated(Box::new((args, scenario))));
+    /// This tenant's problems, without the `tenant` prefix.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !is_tenant_name(&self.name) {
+            problems.push(
+                "`name` may hold only letters, digits, `-` and `_`, start with a letter or digit and be at most 64 long: rename the tenant"
+                    .to_owned(),
+            );
         }
-        let credential = match (&raw.client_secret, &raw.certificate) {
-            (Some(secret), None) => fleetlr_defender::Credential::ClientSecret(secret.clone()),
-            (None, Some(certificate)) => {
-                let path = self.resolve(&certificate.path);
-                let pkcs12 = std::fs::read(&path).with_context(|| {
-                    format!("tenant `{}`: reading {}", self.name, path.display())
-                })?;
-                fleetlr_defender::Credential::Certificate {
-                    pkcs12: secrecy::SecretBox::new(Box::new(pkcs12)),
-                    password: certificate.password.clone(),
+        match &self.raw.simulated {
+            Some(simulated) => self.simulated_problems(simulated, &mut problems),
+            None => self.real_problems(&mut problems),
+        }
+        self.limits_problems(&mut problems);
+        problems
+    }
+
+    fn simulated_problems(&self, simulated: &SimulatedFile, problems: &mut Vec<String>) {
+        let raw = &self.raw;
+        let given: Vec<&str> = [
+            ("`tenant_id`", raw.tenant_id.is_some()),
+            ("`client_id`", raw.client_id.is_some()),
+            ("`client_secret`", raw.client_secret.is_some()),
+            ("`certificate`", raw.certificate.is_some()),
+            ("`cloud`", raw.cloud.is_some()),
+            ("`ca_file`", raw.ca_file.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect();
+        if !given.is_empty() {
+            let them = if given.len() == 1 { "it" } else { "them" };
+            problems.push(format!(
+                "a simulated tenant takes no {}: remove {them}, or remove `simulated` for a real tenant",
+                list(&given, "or")
+            ));
+        }
+        if let Some(speedup) = simulated.speedup
+            && !(speedup.is_finite() && speedup >= 1.0)
+        {
+            problems.push(format!(
+                "`simulated.speedup` is {speedup}: give a number of at least 1 (1 is real time)"
+            ));
+        }
+        if simulated.devices == Some(0) && simulated.scenario.is_none() {
+            problems.push(
+                "`simulated.devices` is 0 and there is no scenario: the tenant would have no devices; give at least 1"
+                    .to_owned(),
+            );
+        }
+        if let Some(scenario) = &simulated.scenario
+            && self.file_problem("simulated.scenario", scenario, problems)
+            && let Err(err) = fleetlr_sim::load_scenario(&self.resolve(scenario))
+        {
+            problems.push(format!("`simulated.scenario`: {err:#}"));
+        }
+    }
+
+    fn real_problems(&self, problems: &mut Vec<String>) {
+        let raw = &self.raw;
+        let missing: Vec<&str> = [
+            ("`tenant_id`", raw.tenant_id.is_none()),
+            ("`client_id`", raw.client_id.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(key, absent)| absent.then_some(key))
+        .collect();
+        if !missing.is_empty() {
+            let are = if missing.len() == 1 { "is" } else { "are" };
+            problems.push(format!(
+                "{} {are} missing: give the Entra ID directory (`tenant_id`) and app (`client_id`) ids, or `simulated:` for a simulated tenant",
+                list(&missing, "and")
+            ));
+        }
+        let empty = [
+            ("`tenant_id`", raw.tenant_id.as_deref()),
+            ("`client_id`", raw.client_id.as_deref()),
+            (
+                "`client_secret`",
+                raw.client_secret.as_ref().map(ExposeSecret::expose_secret),
+            ),
+        ];
+        for (key, value) in empty {
+            if value.is_some_and(|v| v.trim().is_empty()) {
+                problems.push(format!(
+                    "{key} is empty: give its value (is the environment variable it comes from empty?)"
+                ));
+            }
+        }
+        match (&raw.client_secret, &raw.certificate) {
+            (Some(_), Some(_)) => problems
+                .push("give exactly one of `client_secret` and `certificate`, not both".to_owned()),
+            (None, None) => problems.push(
+                "give exactly one of `client_secret` and `certificate` (the app's credential)"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+        if let Some(certificate) = &raw.certificate {
+            self.file_problem("certificate.path", &certificate.path, problems);
+        }
+        if let Some(ca_file) = &raw.ca_file {
+            self.file_problem("ca_file", ca_file, problems);
+        }
+        if let Some(CloudSetting(Cloud::Custom {
+            api_base,
+            authority_host,
+        })) = &raw.cloud
+        {
+            for (key, url) in [("api_base", api_base), ("authority_host", authority_host)] {
+                if !url.starts_with("https://") {
+                    problems.push(format!(
+                        "`cloud.custom.{key}` is `{url}`: give an https:// URL"
+                    ));
                 }
             }
-            _ => bail!(
+        }
+    }
+
+    /// Whether the file `key` names is there; reports it when not.
+    fn file_problem(&self, key: &str, path: &Path, problems: &mut Vec<String>) -> bool {
+        let resolved = self.resolve(path);
+        let found = resolved.is_file();
+        if !found {
+            problems.push(format!(
+                "`{key}` {} is not a file: give the path of the file (relative paths start at the configuration file's directory)",
+                resolved.display()
+            ));
+        }
+        found
+    }
+
+    fn limits_problems(&self, problems: &mut Vec<String>) {
+        let raw = &self.raw.limits;
+        let limits = self.limits();
+        let mut say = |text: String| problems.push(text);
+        for (key, value, documented) in [
+            (
+                "live_response_calls_per_minute",
+                raw.live_response_calls_per_minute,
+                10,
+            ),
+            ("max_sessions", raw.max_sessions, 25),
+            ("api_calls_per_minute", raw.api_calls_per_minute, 100),
+            ("api_calls_per_hour", raw.api_calls_per_hour, 1500),
+        ] {
+            if value == Some(0) {
+                say(format!(
+                    "`limits.{key}` is 0: give at least 1 (the documented limit is {documented})"
+                ));
+            }
+        }
+        let usable = limits
+            .max_sessions
+            .saturating_sub(limits.sessions_kept_for_portal);
+        if limits.max_sessions > 0 && usable == 0 {
+            say(format!(
+                "`limits.sessions_kept_for_portal` ({}) leaves none of `limits.max_sessions` ({}) for fleetlr: keep fewer for the portal",
+                limits.sessions_kept_for_portal, limits.max_sessions
+            ));
+        } else if usable > 0 && limits.sessions_reserved_for_response >= usable {
+            say(format!(
+                "`limits.sessions_reserved_for_response` ({}) takes every session fleetlr may use (`max_sessions` {} minus `sessions_kept_for_portal` {}), so collection runs would never start: reserve fewer",
+                limits.sessions_reserved_for_response,
+                limits.max_sessions,
+                limits.sessions_kept_for_portal
+            ));
+        }
+        if !(0.0..=1.0).contains(&limits.pacing_margin) {
+            say(format!(
+                "`limits.pacing_margin` is {}: give a fraction from 0 to 1 (0.05 is 5%)",
+                limits.pacing_margin
+            ));
+        }
+        for (key, value) in [
+            ("poll_interval", limits.poll_interval),
+            ("offline_after", limits.offline_after),
+            ("offline_recheck", limits.offline_recheck),
+            ("offline_recheck_max", limits.offline_recheck_max),
+            ("busy_retry", limits.busy_retry),
+            ("reconcile_settle", limits.reconcile_settle),
+        ] {
+            if value.is_zero() {
+                say(format!(
+                    "`limits.{key}` is 0s: give a period longer than zero"
+                ));
+            }
+        }
+        if limits.offline_recheck_max < limits.offline_recheck {
+            say(format!(
+                "`limits.offline_recheck_max` ({}) is shorter than `limits.offline_recheck` ({}): make it at least as long",
+                fleetlr_playbook::format_duration(limits.offline_recheck_max),
+                fleetlr_playbook::format_duration(limits.offline_recheck)
+            ));
+        }
+        let time_scale = limits.time_scale;
+        if raw.time_scale.is_none() {
+            // 1, or the speed-up (checked as such).
+        } else if !(time_scale.is_finite() && time_scale >= 1.0) {
+            say(format!(
+                "`limits.time_scale` is {time_scale}: give a number of at least 1"
+            ));
+        } else if let Some(speedup) = self.speedup() {
+            if time_scale > speedup {
+                say(format!(
+                    "`limits.time_scale` ({time_scale}) is faster than `simulated.speedup` ({speedup}): fleetlr would exceed the simulator's limits; leave `time_scale` out (it follows the speed-up)"
+                ));
+            }
+        } else if time_scale != 1.0
+            && !matches!(self.raw.cloud, Some(CloudSetting(Cloud::Custom { .. })))
+        {
+            say(format!(
+                "`limits.time_scale` is {time_scale}: only a simulator (a simulated tenant or a `custom` cloud) runs faster than real time; remove it"
+            ));
+        }
+    }
+
+    /// How to reach this tenant: a client configuration (the certificate and CA files read), or
+    /// a simulator to start, its scenario read and its limits those of the tenant.
+    pub fn kind(&self) -> anyhow::Result<TenantKind> {
+        match &self.raw.simulated {
+            Some(simulated) => {
+                let simulator = self.simulator(simulated)?;
+                Ok(TenantKind::Simulated(Box::new(simulator)))
+            }
+            None => Ok(TenantKind::Real(self.client_config()?)),
+        }
+    }
+
+    fn simulator(
+        &self,
+        simulated: &SimulatedFile,
+    ) -> anyhow::Result<(fleetlr_sim::SimArgs, fleetlr_sim::Scenario)> {
+        let limits = self.limits();
+        let mut args = fleetlr_sim::SimArgs::default();
+        args.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        args.devices = simulated.devices.unwrap_or(args.devices);
+        args.seed = simulated.seed.unwrap_or(args.seed);
+        args.speedup = simulated.speedup.unwrap_or(1.0);
+        // The simulated service enforces exactly the limits this tenant is configured for.
+        args.rate_limit_per_minute = limits.live_response_calls.get();
+        args.max_sessions = limits.max_sessions;
+        args.api_limit_per_minute = limits.api_calls_per_minute;
+        args.api_limit_per_hour = limits.api_calls_per_hour;
+        args.library_max_bytes = self.max_library_file_bytes;
+        args.tls_dir = self.data_dir.join("sim-tls").join(&self.name);
+        let scenario = match &simulated.scenario {
+            Some(path) => {
+                let path = self.resolve(path);
+                let scenario = fleetlr_sim::load_scenario(&path)
+                    .with_context(|| format!("tenant `{}`: `simulated.scenario`", self.name))?;
+                args.scenario = Some(path);
+                scenario
+            }
+            None => fleetlr_sim::Scenario::default(),
+        };
+        Ok((args, scenario))
+    }
+
+    fn client_config(&self) -> anyhow::Result<ClientConfig> {
+        let raw = &self.raw;
+        let read = |key: &str, path: &Path| {
+            let path = self.resolve(path);
+            std::fs::read(&path).with_context(|| {
+                format!("tenant `{}`: reading `{key}` {}", self.name, path.display())
+            })
+        };
+        let credential = match (&raw.client_secret, &raw.certificate) {
+            (Some(secret), None) => Credential::ClientSecret(secret.clone()),
+            (None, Some(certificate)) => Credential::Certificate {
+                pkcs12: secrecy::SecretBox::new(Box::new(read(
+                    "certificate.path",
+                    &certificate.path,
+                )?)),
+                password: certificate.password.clone(),
+            },
+            _ => anyhow::bail!(
                 "tenant `{}`: give exactly one of `client_secret` and `certificate`",
                 self.name
             ),
         };
-        let extra_ca_pem = match &raw.ca_file {
-            Some(path) => {
-                let path = self.resolve(path);
-                Some(std::fs::read_to_string(&path).with_context(|| {
-                    format!("tenant `{}`: reading {}", self.name, path.display())
-                })?)
-            }
-            None => None,
+        let (Some(tenant_id), Some(client_id)) = (&raw.tenant_id, &raw.client_id) else {
+            anyhow::bail!(
+                "tenant `{}`: give `tenant_id` and `client_id`, or `simulated:`",
+                self.name
+            );
         };
-        Ok(TenantKind::Real(fleetlr_defender::ClientConfig {
-            cloud: match &raw.cloud {
-                Some(spec) => spec
-                    .cloud()
-                    .with_context(|| format!("tenant `{}`", self.name))?,
-                None => fleetlr_defender::Cloud::default(),
-            },
-            tenant_id: raw.tenant_id.clone().unwrap_or_default(),
-            client_id: raw.client_id.clone().unwrap_or_default(),
-            credential,
-            scope: fleetlr_defender::DEFAULT_SCOPE.to_owned(),
-            extra_ca_pem,
-            timeout: fleetlr_defender::DEFAULT_TIMEOUT,
-        }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(name: &str) -> Option<String> {
-        (name == "SECRET").then(|| "s3cr3t".to_owned())
-    }
-
-    #[test]
-    fn variables_are_replaced_and_dollar_dollar_escapes() {
-        let text = interpolate(
-            "c.yaml",
-            "a: ${SECRET}\nb: $${SECRET}\n  # c: ${UNSET}\n",
-            env,
-        )
-        .expect("interpolates");
-        assert_eq!(text, "a: s3cr3t\nb: ${SECRET}\n  # c: ${UNSET}\n");
-    }
-
-    #[test]
-    fn an_unset_variable_is_named_with_its_line() {
-        let err = interpolate("c.yaml", "a: 1\nb: ${NOPE}\n", env).expect_err("unset");
-        assert_eq!(
-            err.to_string(),
-            "c.yaml:2: environment variable `NOPE` is not set; set it, or write `$${` for a literal `${`"
-        );
-    }
-
-    fn load_text(text: &str) -> anyhow::Result<Config> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("fleetlr.yaml");
-        std::fs::write(&path, text).expect("written");
-        load(&path)
-    }
-
-    #[test]
-    fn unknown_keys_are_refused_with_their_place() {
-        let err = load_text("tenants: []\nlisten_addr: 1\n").expect_err("unknown key");
-        let message = format!("{err:#}");
-        assert!(message.contains("fleetlr.yaml:2:"), "{message}");
-        assert!(message.contains("listen_addr"), "{message}");
-    }
-
-    #[test]
-    fn semantic_problems_are_reported_together() {
-        let config = load_text(
-            "tenants:\n  - {name: a, tenant_id: t, client_id: c}\n  - {name: a, simulated: {}, limits: {max_sessions: 2, sessions_kept_for_portal: 2}}\n",
-        )
-        .expect("parses");
-        let problems = config.check();
-        assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems[0].contains("exactly one of `client_secret` and `certificate`"));
-    }
-
-    #[test]
-    fn a_simulated_tenant_runs_at_its_speedup_and_enforces_its_limits() {
-        let config = load_text(
-            "tenants:\n  - name: lab\n    simulated: {devices: 3, speedup: 60}\n    limits: {max_sessions: 50}\n",
-        )
-        .expect("parses");
-        assert!(config.check().is_empty());
-        let tenant = &config.tenants[0];
-        assert_eq!(tenant.limits().time_scale, 60.0);
-        match tenant.kind().expect("kind") {
-            TenantKind::Simulated(sim) => {
-                let (args, _) = *sim;
-                assert_eq!(
-                    (args.devices, args.max_sessions, args.speedup),
-                    (3, 50, 60.0)
-                );
-            }
-            TenantKind::Real(_) => panic!("expected a simulated tenant"),
+        let cloud = raw.cloud.clone().map(|c| c.0).unwrap_or_default();
+        let mut config = ClientConfig::new(cloud, tenant_id, client_id, credential);
+        if let Some(ca_file) = &raw.ca_file {
+            let pem = String::from_utf8(read("ca_file", ca_file)?)
+                .with_context(|| format!("tenant `{}`: `ca_file` is not PEM text", self.name))?;
+            config.extra_ca_pem = Some(pem);
         }
-    }
-
-    #[test]
-    fn clouds_are_plain_yaml() {
-        let config = load_text(
-            "tenants:\n  - {name: a, tenant_id: t, client_id: c, client_secret: s, cloud: {regional: eu}}\n  - {name: b, tenant_id: t, client_id: c, client_secret: s, cloud: {custom: {api_base: 'https://x', authority_host: 'https://y'}}}\n  - {name: c, tenant_id: t, client_id: c, client_secret: s, cloud: mars}\n",
-        )
-        .expect("parses");
-        assert_eq!(config.check().len(), 1, "{:?}", config.check());
-        assert!(config.check()[0].contains("cloud `mars`"));
-        match config.tenants[1].kind().expect("kind") {
-            TenantKind::Real(client) => assert_eq!(client.cloud.api_base(), "https://x"),
-            TenantKind::Simulated(..) => panic!("expected a real tenant"),
-        }
-    }
-
-    #[test]
-    fn secrets_never_show_in_debug_output() {
-        let config = load_text(
-            "tenants:\n  - {name: prod, tenant_id: t, client_id: c, client_secret: hunter2-very-secret}\n",
-        )
-        .expect("parses");
-        assert!(config.check().is_empty());
-        assert!(!format!("{config:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn the_shipped_configurations_load_and_check() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
-        for file in ["dev.yaml", "fleetlr.yaml"] {
-            // The reference uses variables for its secrets; any value will do here.
-            let path = root.join(file);
-            let text = std::fs::read_to_string(&path).expect("shipped config");
-            let text = interpolate(file, &text, |_| Some("x".into())).expect("interpolates");
-            let raw: Result<RawConfig, _> = fleetlr_playbook::yaml::from_str(file, &text);
-            assert!(raw.is_ok(), "{file}: {:?}", raw.err());
-        }
-        let dev = load(&root.join("dev.yaml")).expect("dev config");
-        assert!(dev.check().is_empty(), "{:?}", dev.check());
-        assert!(dev.playbooks_dir.join("collect-file.yaml").is_file());
-        assert!(matches!(
-            dev.tenants[0].kind().expect("kind"),
-            TenantKind::Simulated(..)
-        ));
+        Ok(config)
     }
 }
