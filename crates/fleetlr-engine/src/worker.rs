@@ -805,7 +805,7 @@ impl Worker {
                 |id| candidates.get(id).is_some_and(|due| !due.is_empty()),
                 |priority| slots.available(priority),
             ) else {
-                self.wake_for_next_due().await?;
+                self.wake_for_next_due();
                 return Ok(());
             };
             if let Err(wait) = self.tenant.pacer.try_take() {
@@ -828,12 +828,11 @@ impl Worker {
     }
 
     /// Sleeps no longer than until the earliest deferred target is due.
-    async fn wake_for_next_due(&mut self) -> fleetlr_store::Result<()> {
+    fn wake_for_next_due(&mut self) {
         // Deferred targets are re-read every idle tick; nothing finer is needed for waits
         // measured in minutes. For sped-up tenants, tick faster.
         let tick = self.wall(IDLE_TICK * 6).min(IDLE_TICK);
         self.wake_within(tick);
-        Ok(())
     }
 
     #[tracing::instrument(name = "submit", skip_all, fields(tenant = %self.tenant.name, run = %run_id, device = %target.device_id, call = target.call_index))]

@@ -68,18 +68,18 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("tenant `{}`: starting the simulator", tenant.name))?;
                 tracing::info!(tenant = %tenant.name, url = %sim.base_url(), devices = sim.devices().len(), "simulated tenant started");
                 let client = DefenderClient::new(fleetlr_defender::ClientConfig {
-                    cloud: fleetlr_defender::Cloud::Custom {
-                        api_base: sim.base_url(),
-                        authority_host: sim.base_url(),
-                    },
-                    tenant_id: sim.tenant_id().to_owned(),
-                    client_id: sim.client_id().to_owned(),
-                    credential: fleetlr_defender::Credential::ClientSecret(
-                        sim.client_secret().to_owned().into(),
-                    ),
-                    scope: fleetlr_defender::DEFAULT_SCOPE.to_owned(),
                     extra_ca_pem: Some(sim.ca_pem().to_owned()),
-                    timeout: fleetlr_defender::DEFAULT_TIMEOUT,
+                    ..fleetlr_defender::ClientConfig::new(
+                        fleetlr_defender::Cloud::Custom {
+                            api_base: sim.base_url(),
+                            authority_host: sim.base_url(),
+                        },
+                        sim.tenant_id(),
+                        sim.client_id(),
+                        fleetlr_defender::Credential::ClientSecret(
+                            sim.client_secret().to_owned().into(),
+                        ),
+                    )
                 })
                 .with_context(|| format!("tenant `{}`: building the API client", tenant.name))?;
                 simulators.push(sim);
