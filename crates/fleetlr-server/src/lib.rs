@@ -44,8 +44,16 @@ use telemetry::{
 /// Largest request body accepted (an inline playbook is at most a few KiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The daemon's routes; `/metrics` renders `metrics` (Prometheus text) when given.
-pub fn router(engine: Engine, metrics: Option<PrometheusHandle>) -> Router {
+/// What the daemon's routes need besides the engine.
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    /// Renders `/metrics` (Prometheus text) when given.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// The daemon's routes.
+pub fn router(engine: Engine, options: ServerOptions) -> Router {
+    let ServerOptions { metrics } = options;
     let (api, doc) = routes(engine.clone());
     let doc = Arc::new(doc);
     // The document is served by the API it describes, behind the same authentication.

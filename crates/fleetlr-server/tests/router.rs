@@ -129,7 +129,7 @@ async fn start() -> Daemon {
             artifacts_dir: dir.path().join("artifacts"),
         },
     );
-    let app = fleetlr_server::router(engine.clone(), None);
+    let app = fleetlr_server::router(engine.clone(), Default::default());
     Daemon {
         dir,
         sim,

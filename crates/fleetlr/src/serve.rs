@@ -110,7 +110,12 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     // Scripts and tests read this line to find the daemon (the port may be chosen by the OS).
     println!("fleetlr listening on http://{address}");
     tracing::info!(%address, data = %config.data_dir.display(), "fleetlr is serving");
-    let app = fleetlr_server::router(engine.clone(), Some(metrics));
+    let app = fleetlr_server::router(
+        engine.clone(),
+        fleetlr_server::ServerOptions {
+            metrics: Some(metrics),
+        },
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
