@@ -1,6 +1,7 @@
-//! The daemon's HTTP surface: the operator REST API (`/api/v1`, JSON), artifact downloads and
-//! health (`/healthz`, `/readyz`). It translates HTTP to `fleetlr_engine::Engine` calls and
-//! store reads, and engine errors to HTTP statuses with one JSON error shape.
+//! The daemon's HTTP surface: the operator REST API (`/api/v1`, JSON), artifact downloads,
+//! the web console (`/ui`, server-rendered HTML) and health (`/healthz`, `/readyz`). It
+//! translates HTTP to `fleetlr_engine::Engine` calls and store reads, and engine errors to HTTP
+//! statuses with one JSON error shape.
 //!
 //! It never schedules, never calls the Defender API and never writes SQL itself; it never puts
 //! internal error detail (paths, SQL) in an answer, only in the log.
@@ -11,6 +12,7 @@ pub mod auth;
 mod error;
 mod runs;
 mod telemetry;
+mod web;
 
 pub use error::{Answer, ApiError};
 
@@ -72,6 +74,8 @@ pub fn router(engine: Engine, options: ServerOptions) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::Extension(metrics))
+        // The console answers in HTML, so it joins after the API's JSON error layer.
+        .merge(web::routes())
         .with_state(engine)
 }
 

@@ -691,3 +691,216 @@ async fn artifacts_stream_with_their_hash_and_nothing_outside_the_directory_is_s
         .await
         .assert_error(404, "artifact_not_found");
 }
+
+/// A form post from the console, as a browser on this origin sends it.
+fn console_form(path: &str, cookie: &str, body: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::HOST, "fleetlr.test")
+        .header(header::ORIGIN, "http://fleetlr.test")
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
+
+fn console_get(path: &str, cookie: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .expect("request")
+}
+
+#[tokio::test]
+async fn the_console_keeps_the_token_in_a_strict_cookie_and_refuses_forged_forms() {
+    let daemon = start().await;
+    let body = |answer: &Answer| String::from_utf8_lossy(&answer.bytes).into_owned();
+
+    // Not signed in: pages send the browser to the sign-in page; the API is not opened by it.
+    let page = daemon
+        .send(
+            Request::get("/ui/runs")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.header("location"), "/ui/login");
+
+    // A wrong token: back to the form, no cookie.
+    let wrong = daemon
+        .send(console_form("/ui/login", "", "token=flr_wrong"))
+        .await;
+    assert_eq!(wrong.header("location"), "/ui/login?failed=true");
+    assert!(wrong.headers.get(header::SET_COOKIE).is_none());
+    let again = daemon
+        .send(
+            Request::get("/ui/login?failed=true")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    assert!(body(&again).contains("not valid"));
+
+    // The right one: an HttpOnly, SameSite=Strict cookie; Secure only behind TLS.
+    let signed_in = daemon
+        .send(console_form(
+            "/ui/login",
+            "",
+            &format!("token={}", daemon.token),
+        ))
+        .await;
+    assert_eq!(signed_in.header("location"), "/ui/runs");
+    let set_cookie = signed_in.header("set-cookie").to_owned();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(flag), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    let cookie = set_cookie
+        .split(';')
+        .next()
+        .expect("cookie pair")
+        .to_owned();
+    let mut behind_tls = console_form("/ui/login", "", &format!("token={}", daemon.token));
+    behind_tls
+        .headers_mut()
+        .insert("x-forwarded-proto", "https".parse().expect("header"));
+    let secure = daemon.send(behind_tls).await;
+    assert!(secure.header("set-cookie").contains("; Secure"));
+
+    // The cookie opens the pages, never the API.
+    let device = daemon.device(0);
+    let created = daemon
+        .post("/api/v1/runs", &collect_file(std::slice::from_ref(&device)))
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.json);
+    let id = created.json["id"].as_str().expect("id").to_owned();
+    let list = daemon.send(console_get("/ui/runs", &cookie)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.header("content-type").starts_with("text/html"));
+    assert!(
+        list.header("content-security-policy")
+            .contains("script-src 'self'")
+    );
+    assert!(body(&list).contains(&format!("/ui/runs/{id}")));
+    let api_by_cookie = daemon.send(console_get("/api/v1/runs", &cookie)).await;
+    api_by_cookie.assert_error(401, "unauthenticated");
+
+    // Forms: without the CSRF field, with a wrong one, or from another origin: refused, and
+    // the run is untouched.
+    let detail = daemon
+        .send(console_get(&format!("/ui/runs/{id}"), &cookie))
+        .await;
+    let html = body(&detail);
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field on the page")
+        .to_owned();
+    let cancel = format!("/ui/runs/{id}/cancel");
+    let missing = daemon.send(console_form(&cancel, &cookie, "")).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    let forged = daemon
+        .send(console_form(&cancel, &cookie, "csrf=0000"))
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let mut cross_site = console_form(&cancel, &cookie, &format!("csrf={csrf}"));
+    cross_site.headers_mut().insert(
+        header::ORIGIN,
+        "https://evil.example".parse().expect("header"),
+    );
+    assert_eq!(daemon.send(cross_site).await.status, StatusCode::FORBIDDEN);
+    let state = daemon.get(&format!("/api/v1/runs/{id}")).await.json["state"].clone();
+    assert_ne!(state, json!("cancelling"));
+    assert_ne!(state, json!("cancelled"));
+
+    // The real form: the run is cancelled, the change audited under the token's name.
+    let done = daemon
+        .send(console_form(&cancel, &cookie, &format!("csrf={csrf}")))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        done.header("location"),
+        format!("/ui/runs/{id}?done=cancel")
+    );
+    daemon
+        .wait_for_run(&id, "the cancel to land", |run| {
+            matches!(run["state"].as_str(), Some("cancelling" | "cancelled"))
+        })
+        .await;
+    let audit = daemon.get("/api/v1/audit").await;
+    assert!(
+        audit.json.as_array().expect("entries").iter().any(|e| {
+            e["action"] == "run.cancel" && e["actor"] == "tester" && e["subject"] == json!(id)
+        }),
+        "{}",
+        audit.json
+    );
+
+    // Signing out forgets the cookie; a revoked token ends every session at once.
+    let out = daemon
+        .send(console_form("/ui/logout", &cookie, &format!("csrf={csrf}")))
+        .await;
+    assert!(out.header("set-cookie").contains("Max-Age=0"));
+    daemon
+        .engine
+        .store()
+        .revoke_token("tester")
+        .await
+        .expect("revoked");
+    let after = daemon.send(console_get("/ui/runs", &cookie)).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.header("location"), "/ui/login");
+}
+
+#[tokio::test]
+async fn console_pages_escape_what_devices_and_callers_send() {
+    let daemon = start().await;
+    let hostile = "<script>alert(1)</script>";
+    let created = daemon
+        .post(
+            "/api/v1/runs",
+            &json!({
+                "playbook": "collect-file",
+                "targets": {"devices": [daemon.device(0)]},
+                "parameters": {"path": "C:\\x.txt"},
+                "started_by": hostile,
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.json);
+    let id = created.json["id"].as_str().expect("id");
+    let signed_in = daemon
+        .send(console_form(
+            "/ui/login",
+            "",
+            &format!("token={}", daemon.token),
+        ))
+        .await;
+    let cookie = signed_in
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    for path in [
+        "/ui/runs".to_owned(),
+        format!("/ui/runs/{id}"),
+        format!("/ui/runs/{id}?part=live"),
+    ] {
+        let page = daemon.send(console_get(&path, &cookie)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let html = String::from_utf8_lossy(&page.bytes);
+        assert!(!html.contains(hostile), "{path}: {html}");
+        assert!(html.contains("&lt;script&gt;"), "{path}");
+    }
+    let unknown = daemon
+        .send(console_get("/ui/runs/no-such-run", &cookie))
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let bad_filter = daemon
+        .send(console_get("/ui/runs?state=bogus", &cookie))
+        .await;
+    assert_eq!(bad_filter.status, StatusCode::BAD_REQUEST);
+}
