@@ -17,12 +17,12 @@ use crate::engine::{PLAYBOOK, assert_limits_kept, assert_no_step_ran_twice, play
 const SPEEDUP: f64 = 300.0;
 
 /// A daemon process on a data directory; dropping it kills it.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
-    base: String,
-    http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
     /// The admin token the daemon created on its first start.
-    token: String,
+    pub(crate) token: String,
 }
 
 impl Drop for Daemon {
@@ -35,6 +35,11 @@ impl Drop for Daemon {
 /// A configuration with one real (not in-process) tenant: the test's simulator, trusted through
 /// its CA file, the secret coming from the environment as an operator would pass it.
 fn write_config(root: &Path, sim: &TestSim) -> PathBuf {
+    write_config_at(root, sim, SPEEDUP)
+}
+
+/// The same at another speed-up (the simulator's and the tenant's time scale must agree).
+pub(crate) fn write_config_at(root: &Path, sim: &TestSim, speedup: f64) -> PathBuf {
     std::fs::write(root.join("ca.pem"), sim.sim.ca_pem()).expect("CA written");
     playbook_dir(root, &[("e2e-triage", PLAYBOOK)]);
     let config = format!(
@@ -50,7 +55,7 @@ tenants:
     client_secret: ${{E2E_CLIENT_SECRET}}
     cloud: {{custom: {{api_base: "{base}", authority_host: "{base}"}}}}
     ca_file: ca.pem
-    limits: {{time_scale: {SPEEDUP}, pacing_margin: 0.5}}
+    limits: {{time_scale: {speedup}, pacing_margin: 0.5}}
 "#,
         tenant = sim.sim.tenant_id(),
         client = sim.sim.client_id(),
@@ -61,7 +66,7 @@ tenants:
     path
 }
 
-async fn start_daemon(config: &Path, secret: &str) -> Daemon {
+pub(crate) async fn start_daemon(config: &Path, secret: &str) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fleetlr-under-test"))
         .args(["serve", "--config"])
         .arg(config)
@@ -112,11 +117,11 @@ async fn start_daemon(config: &Path, secret: &str) -> Daemon {
 }
 
 impl Daemon {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.get_as(path, &self.token).await
     }
 
@@ -132,7 +137,7 @@ impl Daemon {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.post_as(path, body, &self.token).await
     }
 
@@ -156,7 +161,7 @@ impl Daemon {
     }
 }
 
-async fn wait_for_run(daemon: &Daemon, id: &str, timeout: Duration) -> Value {
+pub(crate) async fn wait_for_run(daemon: &Daemon, id: &str, timeout: Duration) -> Value {
     eventually(timeout, "the run to end", || async {
         let (_, run) = daemon.get(&format!("/api/v1/runs/{id}")).await;
         matches!(run["state"].as_str(), Some("finished" | "cancelled")).then_some(run)
@@ -200,7 +205,7 @@ async fn sim_for_kill_test() -> TestSim {
     .await
 }
 
-fn run_body(devices: &[String]) -> Value {
+pub(crate) fn run_body(devices: &[String]) -> Value {
     json!({
         "playbook": "e2e-triage",
         "targets": {"devices": devices},
@@ -268,7 +273,7 @@ async fn content_hash(daemon: &Daemon, outcome: &Value) -> Value {
     json!(sha(&bytes))
 }
 
-async fn device_ids(sim: &TestSim) -> Vec<String> {
+pub(crate) async fn device_ids(sim: &TestSim) -> Vec<String> {
     crate::engine::all_device_ids(sim).await
 }
 

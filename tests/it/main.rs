@@ -5,3 +5,4 @@ mod daemon;
 mod engine;
 mod library_sync;
 mod simulator;
+mod web;
