@@ -147,6 +147,7 @@ impl Engine {
 
     /// Validates a request, resolves its targets, puts its library files in place, and stores
     /// the run. Once this returns the run is durable and will be driven to the end.
+    #[tracing::instrument(name = "create_run", skip_all, fields(started_by = %request.started_by))]
     pub async fn create_run(&self, request: RunRequest) -> Result<String, ControlError> {
         let tenant_name = request
             .tenant

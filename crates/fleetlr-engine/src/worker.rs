@@ -396,6 +396,7 @@ impl Worker {
         Ok(())
     }
 
+    #[tracing::instrument(name = "run", skip_all, fields(tenant = %self.tenant.name, run = %run_id))]
     async fn control_run(&mut self, run_id: &str) -> fleetlr_store::Result<()> {
         let Some(plan) = self.plans.get(run_id) else {
             return Ok(());
@@ -835,7 +836,7 @@ impl Worker {
         self.wake_within(tick);
     }
 
-    #[tracing::instrument(name = "submit", skip_all, fields(tenant = %self.tenant.name, run = %run_id, device = %target.device_id, call = target.call_index))]
+    #[tracing::instrument(name = "submit", skip_all, fields(tenant = %self.tenant.name, run = %run_id, target = target.id, device = %target.device_id, call = target.call_index))]
     async fn submit_one(&mut self, run_id: &str, target: Target) -> fleetlr_store::Result<()> {
         let Some(plan) = self.plans.get(run_id) else {
             self.slots.release();
@@ -1006,7 +1007,7 @@ impl Finish {
         device
     }
 
-    #[tracing::instrument(name = "record", skip_all, fields(run = %self.flight.run_id, device = %self.flight.device_id, action = %self.flight.action_id, status = %self.action.status))]
+    #[tracing::instrument(name = "record", skip_all, fields(run = %self.flight.run_id, target = self.flight.target_id, device = %self.flight.device_id, action = %self.flight.action_id, status = %self.action.status))]
     async fn record(&self) -> fleetlr_store::Result<()> {
         let flight = &self.flight;
         let target = self.store.target(flight.target_id).await?;
