@@ -272,7 +272,9 @@ impl Engine {
             .map(|d| d.id.as_str())
             .collect();
         if !inactive.is_empty() {
-            let retry_at = chrono::Utc::now() + worker::offline_backoff(&tenant.limits, 1);
+            let retry_at = chrono::Utc::now()
+                + chrono::TimeDelta::from_std(tenant.limits.wall(tenant.limits.inactive_recheck))
+                    .unwrap_or(chrono::TimeDelta::MAX);
             for target in store.targets(&id).await? {
                 if inactive.contains(&target.device_id.as_str()) {
                     store

@@ -30,6 +30,10 @@ pub struct Limits {
     /// First wait before an offline device is tried again; doubles up to `offline_recheck_max`.
     pub offline_recheck: Duration,
     pub offline_recheck_max: Duration,
+    /// How often devices MDE reports inactive are looked up again (one Machines call per 50
+    /// devices, from the general budget, no session), so a device that comes back is served
+    /// within this much of its return.
+    pub inactive_recheck: Duration,
     /// Wait before retrying a device that already runs an action fleetlr did not start.
     pub busy_retry: Duration,
     /// How long after an uncertain submission its absence from the action list proves it never
@@ -54,6 +58,7 @@ impl Default for Limits {
             offline_after: Duration::from_secs(10 * 60),
             offline_recheck: Duration::from_secs(15 * 60),
             offline_recheck_max: Duration::from_secs(4 * 3600),
+            inactive_recheck: Duration::from_secs(2 * 60),
             busy_retry: Duration::from_secs(2 * 60),
             reconcile_settle: Duration::from_secs(2 * 60),
             time_scale: 1.0,

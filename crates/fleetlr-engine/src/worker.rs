@@ -747,7 +747,8 @@ impl Worker {
                     )
                     .await?;
             } else {
-                let retry_at = Utc::now() + self.offline_backoff(target.offline_count + 1);
+                let retry_at =
+                    Utc::now() + to_delta(self.wall(self.tenant.limits.inactive_recheck));
                 self.store
                     .defer_target(
                         target.id,
@@ -759,10 +760,6 @@ impl Worker {
             }
         }
         Ok(())
-    }
-
-    fn offline_backoff(&self, times_offline: u32) -> chrono::TimeDelta {
-        offline_backoff(&self.tenant.limits, times_offline)
     }
 
     /// Submits due targets while a session slot and the call pacer allow: response runs first,
@@ -958,7 +955,7 @@ impl Worker {
     }
 }
 
-pub(crate) fn offline_backoff(limits: &Limits, times_offline: u32) -> chrono::TimeDelta {
+fn offline_backoff(limits: &Limits, times_offline: u32) -> chrono::TimeDelta {
     let doublings = times_offline.saturating_sub(1).min(16);
     let wait = limits
         .offline_recheck

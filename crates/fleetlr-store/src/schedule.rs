@@ -204,7 +204,8 @@ impl Store {
     }
 
     /// Puts a target (not in flight) back in the queue: `Pending` (due at `retry_at`) or
-    /// `WaitingOffline` (its device is offline; counted for the re-check backoff).
+    /// `WaitingOffline` (MDE reports its device inactive). Only a withdrawn action counts towards
+    /// the device's offline back-off (`finish_call`); looking a device up costs no session.
     pub async fn defer_target(
         &self,
         target_id: i64,
@@ -213,16 +214,13 @@ impl Store {
         reason: &str,
     ) -> Result<()> {
         let mut tx = self.write().await?;
-        let offline = i64::from(state == TargetState::WaitingOffline);
         let run_id: String = sqlx::query_scalar(
-            "UPDATE targets SET state = ?, next_attempt_at = ?, last_error = ?,
-                 offline_count = offline_count + ?, updated_at = ?
+            "UPDATE targets SET state = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
              WHERE id = ? AND state IN ('pending', 'waiting_offline') RETURNING run_id",
         )
         .bind(state.as_str())
         .bind(retry_at.map(stamp))
         .bind(reason)
-        .bind(offline)
         .bind(now())
         .bind(target_id)
         .fetch_optional(&mut *tx)

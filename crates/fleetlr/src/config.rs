@@ -151,6 +151,7 @@ struct LimitsFile {
     offline_after: Option<Period>,
     offline_recheck: Option<Period>,
     offline_recheck_max: Option<Period>,
+    inactive_recheck: Option<Period>,
     busy_retry: Option<Period>,
     reconcile_settle: Option<Period>,
     time_scale: Option<f64>,
@@ -368,6 +369,7 @@ impl Tenant {
             offline_after: period(raw.offline_after, defaults.offline_after),
             offline_recheck: period(raw.offline_recheck, defaults.offline_recheck),
             offline_recheck_max: period(raw.offline_recheck_max, defaults.offline_recheck_max),
+            inactive_recheck: period(raw.inactive_recheck, defaults.inactive_recheck),
             busy_retry: period(raw.busy_retry, defaults.busy_retry),
             reconcile_settle: period(raw.reconcile_settle, defaults.reconcile_settle),
             time_scale: raw
@@ -556,6 +558,7 @@ impl Tenant {
             ("offline_after", limits.offline_after),
             ("offline_recheck", limits.offline_recheck),
             ("offline_recheck_max", limits.offline_recheck_max),
+            ("inactive_recheck", limits.inactive_recheck),
             ("busy_retry", limits.busy_retry),
             ("reconcile_settle", limits.reconcile_settle),
         ] {
