@@ -53,7 +53,13 @@ enum Command {
 
 /// Runs the command line given to this process.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    main_with(std::env::args_os())
+}
+
+/// Runs the command line `args` (the first is the program's name), for programs that embed the
+/// daemon: the benchmark harness starts itself as `fleetlr serve`.
+pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::process::ExitCode {
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Run(args) => client_cmd::run(&args),

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/_sim/stats", get(stats))
+        .route("/_sim/devices", get(devices))
         .route("/_sim/faults", post(add_fault).delete(clear_faults))
         .route("/_sim/devices/{id}/offline", post(device_offline))
         .route("/_sim/devices/{id}/online", post(device_online))
@@ -46,10 +47,21 @@ async fn stats(
             let commands: Vec<Value> = action
                 .commands
                 .iter()
-                .map(|c| json!({"type": c.kind.type_name(), "params": c.kind.params().into_iter().collect::<HashMap<_, _>>(), "status": c.status}))
+                .map(|c| {
+                    json!({
+                        "type": c.kind.type_name(),
+                        "params": c.kind.params().into_iter().collect::<HashMap<_, _>>(),
+                        "status": c.status,
+                        "start": c.start.map(crate::clock::format_7),
+                        "end": c.end.map(crate::clock::format_7),
+                    })
+                })
                 .collect();
             per_device[action.device].push(json!({
-                "id": action.id, "status": action.status, "comment": action.comment, "commands": commands,
+                "id": action.id, "status": action.status, "comment": action.comment,
+                "created": crate::clock::format_7(action.created),
+                "updated": crate::clock::format_7(action.updated),
+                "commands": commands,
             }));
         }
         let devices: Vec<Value> = world
@@ -62,6 +74,26 @@ async fn stats(
         body["devices"] = Value::Array(devices);
     }
     axum::Json(body).into_response()
+}
+
+/// Every device with its offline windows (simulated time), so a benchmark can tell when each
+/// device could first have been served.
+async fn devices(State(state): State<AppState>) -> Response {
+    let world = state.world();
+    let devices: Vec<Value> = world
+        .devices
+        .iter()
+        .map(|d| {
+            let offline: Vec<Value> = d
+                .offline
+                .iter()
+                .map(|w| json!({"from": crate::clock::format_7(w.from), "until": w.until.map(crate::clock::format_7)}))
+                .collect();
+            json!({"id": d.id, "name": d.name, "tags": d.tags, "offline": offline})
+        })
+        .collect();
+    axum::Json(json!({"now": crate::clock::format_7(world.now()), "devices": devices}))
+        .into_response()
 }
 
 async fn add_fault(
