@@ -656,12 +656,15 @@ impl Worker {
                 }
             }
         }
-        self.quiet_polls = if changed {
+        // While every collection slot is taken, the next finished action frees one that work is
+        // waiting for: poll at the configured pace. Otherwise every quiet poll doubles the
+        // interval, up to four times the configured one.
+        let slots_full = !self.slots.available(Priority::Collection);
+        self.quiet_polls = if changed || slots_full {
             0
         } else {
             (self.quiet_polls + 1).min(2)
         };
-        // Adaptive: every quiet poll doubles the interval, up to four times the configured one.
         let interval = self.wall(self.tenant.limits.poll_interval) * (1 << self.quiet_polls);
         self.next_poll = Instant::now() + interval;
         Ok(())
