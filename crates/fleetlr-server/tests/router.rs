@@ -579,6 +579,7 @@ async fn artifacts_stream_with_their_hash_and_nothing_outside_the_directory_is_s
                 library: json!({}),
                 alert: None,
                 target_spec: json!({"devices": ["dev-1"]}),
+                alert_claim: None,
             },
             &[NewTarget {
                 device_id: "dev-1".into(),

@@ -1,5 +1,6 @@
 //! fleetlr's durable state in SQLite (WAL): runs, their targets, the exactly-once submission
-//! ledger, per-command outcomes and the append-only event log. Migrations live in the top-level
+//! ledger, per-command outcomes, the append-only event log, and the alert webhooks' dedup
+//! claims and delivery log. Migrations live in the top-level
 //! `migrations/` and run when the store opens.
 //!
 //! This is the only crate that contains SQL or exposes sqlx; callers see plain types, so a
@@ -7,6 +8,7 @@
 //! API and holds no scheduling policy.
 
 mod access;
+mod alerts;
 mod error;
 mod ledger;
 mod outcomes;
@@ -14,6 +16,7 @@ mod runs;
 mod schedule;
 
 pub use access::{ApiToken, AuditEntry, Role};
+pub use alerts::{AlertDelivery, AlertKey, Claim, ClaimToken, DeliveryOutcome, NewDelivery};
 pub use error::{Result, StoreError};
 pub use ledger::{Submission, SubmissionState};
 pub use outcomes::{CommandOutcome, CommandType, NewOutcome, OutcomeKind};

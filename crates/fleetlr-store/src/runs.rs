@@ -69,6 +69,8 @@ pub struct NewRun {
     pub alert: Option<serde_json::Value>,
     /// What the caller targeted (devices, tags, groups, filter), as asked.
     pub target_spec: serde_json::Value,
+    /// The alert claim this run fulfils; stored in the run's transaction (see `alerts`).
+    pub alert_claim: Option<crate::ClaimToken>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +197,9 @@ impl Store {
             .bind(&at)
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(token) = run.alert_claim {
+            crate::alerts::complete_claim(&mut tx, token, &id).await?;
         }
         append_event(
             &mut tx,

@@ -17,6 +17,7 @@ fn new_run() -> NewRun {
         library: serde_json::json!({}),
         alert: None,
         target_spec: serde_json::json!({"devices": ["dev0"]}),
+        alert_claim: None,
     }
 }
 
@@ -289,4 +290,196 @@ async fn the_audit_log_can_be_appended_to_but_never_changed() {
         (entries[0].actor.as_str(), entries[0].action.as_str()),
         ("alice", "run.cancel")
     );
+}
+
+fn key<'a>(alert_id: &'a str, device_id: &'a str) -> AlertKey<'a> {
+    AlertKey {
+        hook: "mde",
+        alert_id,
+        device_id,
+        rule: "contain",
+    }
+}
+
+const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
+async fn run_for(store: &Store, token: ClaimToken) -> Result<String> {
+    let run = NewRun {
+        alert_claim: Some(token),
+        ..new_run()
+    };
+    store.create_run(&run, &targets(1)).await
+}
+
+#[tokio::test]
+async fn an_alert_claimed_twice_starts_one_run_and_the_second_sees_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let Claim::Won(token) = store
+        .claim_alert(&key("a1", "dev0"), None, LEASE)
+        .await
+        .expect("claim")
+    else {
+        panic!("the first delivery wins")
+    };
+    // While the first delivery is still creating its run, a second one is a duplicate.
+    let pending = store
+        .claim_alert(&key("a1", "dev0"), None, LEASE)
+        .await
+        .expect("claim");
+    assert_eq!(
+        pending,
+        Claim::Duplicate {
+            claim_id: token.id,
+            run_id: None
+        }
+    );
+    let run = run_for(&store, token).await.expect("run stored");
+    let again = store
+        .claim_alert(&key("a1", "dev0"), None, LEASE)
+        .await
+        .expect("claim");
+    assert_eq!(
+        again,
+        Claim::Duplicate {
+            claim_id: token.id,
+            run_id: Some(run.clone())
+        }
+    );
+    // Concurrent claims of one new key: exactly one wins.
+    let claims = futures_join(&store, "a2").await;
+    assert_eq!(
+        claims
+            .iter()
+            .filter(|c| matches!(c, Claim::Won(_)))
+            .count(),
+        1,
+        "{claims:?}"
+    );
+}
+
+async fn futures_join(store: &Store, alert: &str) -> Vec<Claim> {
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let store = store.clone();
+        let alert = alert.to_owned();
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim_alert(&key(&alert, "dev0"), None, LEASE)
+                .await
+                .expect("claim")
+        }));
+    }
+    let mut claims = Vec::new();
+    for task in tasks {
+        claims.push(task.await.expect("task"));
+    }
+    claims
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_crash_is_taken_over_and_the_late_attempt_cannot_store_a_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let Claim::Won(first) = store
+        .claim_alert(&key("a1", "dev0"), None, LEASE)
+        .await
+        .expect("claim")
+    else {
+        panic!("won")
+    };
+    // The daemon restarts: no earlier request can still be creating the run.
+    drop(store);
+    let store = open(&dir).await;
+    assert_eq!(store.expire_claim_leases().await.expect("expire"), 1);
+    let Claim::Won(second) = store
+        .claim_alert(&key("a1", "dev0"), None, LEASE)
+        .await
+        .expect("claim")
+    else {
+        panic!("an expired claim is taken over")
+    };
+    assert_eq!((second.id, second.attempt), (first.id, 2));
+    // The first attempt, had it survived, can no longer store its run: one run per alert.
+    assert!(matches!(
+        run_for(&store, first).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.list_runs(10).await.expect("runs").is_empty());
+    let run = run_for(&store, second).await.expect("run stored");
+    // A released claim (its run could not be created) is claimed again at once.
+    let Claim::Won(other) = store
+        .claim_alert(&key("a9", "dev5"), None, LEASE)
+        .await
+        .expect("claim")
+    else {
+        panic!("won")
+    };
+    store.release_claim(other).await.expect("release");
+    assert!(matches!(
+        store
+            .claim_alert(&key("a9", "dev5"), None, LEASE)
+            .await
+            .expect("claim"),
+        Claim::Won(ClaimToken { attempt: 2, .. })
+    ));
+    assert_eq!(store.run(&run).await.expect("run").id, run);
+}
+
+#[tokio::test]
+async fn a_cooldown_suppresses_other_alerts_of_the_rule_on_the_device_and_names_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let cooldown = Some(std::time::Duration::from_secs(600));
+    let Claim::Won(token) = store
+        .claim_alert(&key("a1", "dev0"), cooldown, LEASE)
+        .await
+        .expect("claim")
+    else {
+        panic!("won")
+    };
+    let run = run_for(&store, token).await.expect("run");
+    let suppressed = store
+        .claim_alert(&key("a2", "dev0"), cooldown, LEASE)
+        .await
+        .expect("claim");
+    assert_eq!(
+        suppressed,
+        Claim::Suppressed {
+            claim_id: token.id,
+            run_id: Some(run.clone())
+        }
+    );
+    // Another device, or no cooldown: not suppressed.
+    assert!(matches!(
+        store
+            .claim_alert(&key("a2", "dev1"), cooldown, LEASE)
+            .await
+            .expect("claim"),
+        Claim::Won(_)
+    ));
+    assert!(matches!(
+        store
+            .claim_alert(&key("a3", "dev0"), None, LEASE)
+            .await
+            .expect("claim"),
+        Claim::Won(_)
+    ));
+    store
+        .record_delivery(&NewDelivery {
+            delivery: "d1",
+            hook: "mde",
+            alert_id: Some("a2"),
+            device_id: Some("dev0"),
+            rule: Some("contain"),
+            outcome: DeliveryOutcome::Suppressed,
+            reason: "cooldown",
+            claim_id: Some(token.id),
+        })
+        .await
+        .expect("recorded");
+    let log = store.deliveries(10).await.expect("deliveries");
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].outcome, DeliveryOutcome::Suppressed);
+    assert_eq!(log[0].run_id.as_deref(), Some(run.as_str()));
 }
