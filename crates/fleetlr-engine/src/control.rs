@@ -25,6 +25,10 @@ pub struct RunRequest {
     pub trigger: Trigger,
     /// Alert fields, for runs started by an alert webhook.
     pub alert: Option<BTreeMap<String, String>>,
+    /// What started the run, in the trigger's own terms (for a webhook: the hook and alert).
+    pub trigger_ref: Option<String>,
+    /// The alert claim the run fulfils; the run is stored only if the claim is still held.
+    pub alert_claim: Option<fleetlr_store::ClaimToken>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

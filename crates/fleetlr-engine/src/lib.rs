@@ -194,10 +194,27 @@ impl Engine {
                         .join("; "),
                 )
             })?;
-        if compiled.needs_alert() && request.alert.is_none() {
-            return Err(ControlError::InvalidParameters(format!(
-                "playbook `{name}` uses alert fields; it can only be started by an alert"
-            )));
+        if compiled.needs_alert() {
+            let Some(alert) = &request.alert else {
+                return Err(ControlError::InvalidParameters(format!(
+                    "playbook `{name}` uses alert fields; it can only be started by an alert"
+                )));
+            };
+            // Checked here rather than when rendering, so a run is never stored that could
+            // only fail on every device.
+            let missing: Vec<&str> = compiled
+                .playbook
+                .alert_fields
+                .iter()
+                .map(|field| field.name.as_str())
+                .filter(|field| !alert.contains_key(*field))
+                .collect();
+            if !missing.is_empty() {
+                return Err(ControlError::InvalidParameters(format!(
+                    "playbook `{name}` needs alert field(s) {} that the alert does not provide",
+                    missing.join(", ")
+                )));
+            }
         }
         let devices = targets::resolve(&tenant.client, &tenant.budget, &request.targets).await?;
         let files: Vec<&str> = compiled
@@ -239,7 +256,7 @@ impl Engine {
                 Trigger::Webhook => TriggerKind::Webhook,
                 Trigger::Schedule => TriggerKind::Schedule,
             },
-            trigger_ref: None,
+            trigger_ref: request.trigger_ref.clone(),
             priority,
             expires_at,
             max_failure_percent: request.max_failure_percent.or(policy.max_failure_percent),
@@ -255,6 +272,7 @@ impl Engine {
                 "rbac_group_ids": request.targets.rbac_group_ids,
                 "filter": request.targets.filter,
             }),
+            alert_claim: request.alert_claim,
         };
         let new_targets: Vec<NewTarget> = devices
             .iter()
@@ -290,6 +308,22 @@ impl Engine {
         }
         tenant.wake.notify_one();
         Ok(id)
+    }
+
+    /// The machine tags of one device (by id or computer name) in a tenant (`None`: the
+    /// default one), through the Machines API inside the tenant's budget.
+    pub async fn device_tags(
+        &self,
+        tenant: Option<&str>,
+        device: &str,
+    ) -> Result<Vec<String>, ControlError> {
+        let name = tenant.unwrap_or(&self.inner.default_tenant);
+        let tenant = self
+            .inner
+            .tenants
+            .get(name)
+            .ok_or_else(|| ControlError::UnknownTenant(name.to_owned()))?;
+        targets::machine_tags(&tenant.client, &tenant.budget, device).await
     }
 
     /// Cancels a run: queued targets end as cancelled, actions in flight are cancelled through

@@ -46,3 +46,14 @@ pub fn result_bytes(tenant: &str, bytes: u64) {
     metrics::counter!("fleetlr_result_download_bytes_total", "tenant" => tenant.to_owned())
         .increment(bytes);
 }
+
+/// A delivery to an alert webhook and what became of it (`started`, `duplicate`, `suppressed`,
+/// `ignored`, `refused`, `failed`), one per device and rule it concerned.
+pub fn alert_delivery(hook: &str, outcome: &'static str) {
+    metrics::counter!(
+        "fleetlr_alert_deliveries_total",
+        "hook" => hook.to_owned(),
+        "outcome" => outcome,
+    )
+    .increment(1);
+}

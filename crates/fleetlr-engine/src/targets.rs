@@ -98,6 +98,22 @@ pub async fn resolve(
     Ok(found.into_values().collect())
 }
 
+/// The machine tags of one device, by id or computer name.
+pub async fn machine_tags(
+    client: &DefenderClient,
+    budget: &ApiBudget,
+    device: &str,
+) -> Result<Vec<String>, ControlError> {
+    let wanted = [device];
+    let filter = Filter::is_in("id", wanted).or(Filter::is_in("computerDnsName", wanted));
+    list(client, budget, filter)
+        .await?
+        .into_iter()
+        .next()
+        .map(|machine| machine.machine_tags)
+        .ok_or_else(|| ControlError::UnknownDevice(device.to_owned()))
+}
+
 /// RBAC group ids are numbers in the API; anything else is quoted as a string literal.
 fn group_literal(group: &str) -> String {
     if !group.is_empty() && group.chars().all(|c| c.is_ascii_digit()) {

@@ -211,3 +211,88 @@ pub struct AuditView {
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }
+
+/// The answer to a delivery on `POST /hooks/{name}` (202): what became of it per device and
+/// rule, and the runs it started (already stored).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HookAccepted {
+    /// Groups the delivery's records in `GET /api/v1/alerts`.
+    pub delivery: String,
+    pub alert_id: Option<String>,
+    pub runs: Vec<String>,
+    pub results: Vec<HookResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HookResult {
+    pub device: Option<String>,
+    pub rule: Option<String>,
+    /// `started`, `duplicate`, `suppressed`, `ignored` or `failed`.
+    pub outcome: String,
+    pub reason: String,
+    /// The run started, or the one that covers a duplicate or suppressed alert.
+    pub run_id: Option<String>,
+}
+
+/// `POST /api/v1/hooks/{name}/test`: what a payload would do, nothing created.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HookTest {
+    pub hook: String,
+    /// The alert as the hook's mapping reads it; absent when the payload maps to nothing.
+    pub alert: Option<TestedAlert>,
+    /// Why the payload maps to nothing, or why no rule applies.
+    pub ignored: Option<String>,
+    /// One decision per device and rule taking this hook's alerts.
+    pub decisions: Vec<RuleDecision>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TestedAlert {
+    pub id: String,
+    pub fields: BTreeMap<String, String>,
+    pub devices: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RuleDecision {
+    pub rule: String,
+    pub device: String,
+    pub fires: bool,
+    /// Why the rule does not fire; empty when it does.
+    pub reason: String,
+    /// The run a delivery would create (before dedup and cooldown, which depend on history).
+    pub run: Option<PlannedRun>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PlannedRun {
+    pub playbook: String,
+    /// The tenant; the daemon's first when absent.
+    pub tenant: Option<String>,
+    pub priority: String,
+    pub device: String,
+    pub parameters: BTreeMap<String, String>,
+    /// The alert fields the run gets (`{{ alert.NAME }}`).
+    pub alert: BTreeMap<String, String>,
+    pub started_by: String,
+    pub trigger_ref: String,
+    /// At most one run of this rule per device in this period.
+    pub cooldown: Option<String>,
+}
+
+/// One recorded decision about a delivery (`GET /api/v1/alerts`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AlertDeliveryView {
+    pub id: i64,
+    pub delivery: String,
+    pub received_at: String,
+    pub hook: String,
+    pub alert_id: Option<String>,
+    pub device_id: Option<String>,
+    pub rule: Option<String>,
+    /// `started`, `duplicate`, `suppressed`, `ignored`, `refused` or `failed`.
+    pub outcome: String,
+    pub reason: String,
+    /// The run started, or the one that covered a duplicate or suppressed delivery.
+    pub run_id: Option<String>,
+}

@@ -1,7 +1,7 @@
 //! The daemon's HTTP surface: the operator REST API (`/api/v1`, JSON), artifact downloads,
-//! the web console (`/ui`, server-rendered HTML) and health (`/healthz`, `/readyz`). It
-//! translates HTTP to `fleetlr_engine::Engine` calls and store reads, and engine errors to HTTP
-//! statuses with one JSON error shape.
+//! the web console (`/ui`, server-rendered HTML), alert webhooks (`/hooks/{name}`) and health
+//! (`/healthz`, `/readyz`). It translates HTTP to `fleetlr_engine::Engine` calls and store
+//! reads, and engine errors to HTTP statuses with one JSON error shape.
 //!
 //! It never schedules, never calls the Defender API and never writes SQL itself; it never puts
 //! internal error detail (paths, SQL) in an answer, only in the log.
@@ -10,6 +10,7 @@ mod access;
 pub mod api;
 pub mod auth;
 mod error;
+pub mod hooks;
 mod runs;
 mod telemetry;
 mod web;
@@ -39,6 +40,9 @@ use runs::{
     __path_targets, artifact, cancel, create_run, events, list_runs, outcomes, pause, playbooks,
     resume, retry, show_run, targets,
 };
+use hooks::{
+    __path_list_alerts, __path_receive, __path_test_hook, list_alerts, receive, test_hook,
+};
 use telemetry::{
     __path_healthz, __path_readyz, __path_render_metrics, healthz, readyz, render_metrics,
 };
@@ -51,11 +55,13 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct ServerOptions {
     /// Renders `/metrics` (Prometheus text) when given.
     pub metrics: Option<PrometheusHandle>,
+    /// The alert webhooks and their rules.
+    pub hooks: Arc<hooks::HookSetup>,
 }
 
 /// The daemon's routes.
 pub fn router(engine: Engine, options: ServerOptions) -> Router {
-    let ServerOptions { metrics } = options;
+    let ServerOptions { metrics, hooks } = options;
     let (api, doc) = routes(engine.clone());
     let doc = Arc::new(doc);
     // The document is served by the API it describes, behind the same authentication.
@@ -74,6 +80,7 @@ pub fn router(engine: Engine, options: ServerOptions) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::Extension(metrics))
+        .layer(axum::Extension(hooks))
         // The console answers in HTML, so it joins after the API's JSON error layer.
         .merge(web::routes())
         .with_state(engine)
@@ -99,6 +106,8 @@ fn routes(engine: Engine) -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .routes(routes!(audit_log))
+        .routes(routes!(test_hook))
+        .routes(routes!(list_alerts))
         .routes(routes!(render_metrics))
         .route_layer(axum::middleware::from_fn_with_state(
             engine,
@@ -108,6 +117,8 @@ fn routes(engine: Engine) -> (Router<Engine>, utoipa::openapi::OpenApi) {
     let (open, health) = OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        // Hooks authenticate with their own credentials, never with API tokens.
+        .routes(routes!(receive))
         .split_for_parts();
     doc.merge(health);
     (authenticated.merge(open), doc)
@@ -124,6 +135,7 @@ fn routes(engine: Engine) -> (Router<Engine>, utoipa::openapi::OpenApi) {
     tags(
         (name = "runs", description = "start, read and control runs"),
         (name = "access", description = "tokens and the audit log (admin)"),
+        (name = "hooks", description = "alert webhooks, their dry run and delivery log"),
         (name = "health", description = "health and metrics")
     )
 )]

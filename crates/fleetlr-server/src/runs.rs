@@ -138,7 +138,7 @@ pub(crate) fn run_request(body: CreateRun, caller: &Caller) -> Answer<RunRequest
             _ => caller.name.clone(),
         },
         trigger: Trigger::Api,
-        alert: None,
+        ..RunRequest::default()
     })
 }
 
