@@ -27,7 +27,7 @@ pub struct ServerArgs {
     server: String,
     /// Tables for people, or the server's JSON for scripts.
     #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
-    output: Output,
+    pub(crate) output: Output,
     /// The API token (default: `./data/admin.token`, which `fleetlr serve` creates on first start).
     #[arg(long, env = "FLEETLR_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
@@ -145,14 +145,14 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
     }
 }
 
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
 }
 
 impl Api {
-    fn new(server: &ServerArgs) -> anyhow::Result<Self> {
+    pub(crate) fn new(server: &ServerArgs) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
@@ -171,7 +171,7 @@ impl Api {
         })
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -207,7 +207,7 @@ impl Api {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -459,7 +459,7 @@ pub fn runs(command: &RunsCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_value(output: Output, value: &Value, table: impl FnOnce() -> String) {
+pub(crate) fn print_value(output: Output, value: &Value, table: impl FnOnce() -> String) {
     match output {
         Output::Json => println!(
             "{}",
@@ -470,7 +470,7 @@ fn print_value(output: Output, value: &Value, table: impl FnOnce() -> String) {
 }
 
 /// Left-aligned columns, two spaces apart, header first.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -4,8 +4,10 @@
 //! (`file:line:column`), relative paths taken from the config file's directory, and every
 //! semantic problem reported together by [`Config::check`]. It also turns a tenant into what
 //! the daemon starts: a Defender API client configuration, or an in-process simulator whose own
-//! limits agree with the tenant's. Secrets are held in `secrecy` types and never printed.
+//! limits agree with the tenant's. Alert webhooks and their rules are in `hooks`. Secrets are
+//! held in `secrecy` types and never printed.
 
+mod hooks;
 mod interpolate;
 mod values;
 
@@ -39,6 +41,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     max_library_file_bytes: u64,
     pub tenants: Vec<Tenant>,
+    hooks: Vec<hooks::HookFile>,
+    hook_lines: Vec<Option<usize>>,
+    rules: Vec<hooks::RuleFile>,
+    rule_lines: Vec<Option<usize>>,
 }
 
 /// One tenant as configured: a real one (Entra ID app credentials) or a simulated one.
@@ -78,6 +84,10 @@ struct ConfigFile {
     max_library_file_bytes: Option<u64>,
     #[serde(default)]
     tenants: Vec<TenantFile>,
+    #[serde(default)]
+    hooks: Vec<hooks::HookFile>,
+    #[serde(default)]
+    rules: Vec<hooks::RuleFile>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -179,7 +189,9 @@ fn parse(
 ) -> anyhow::Result<Config> {
     let text = interpolate::interpolate(origin, text, env)?;
     let file: ConfigFile = fleetlr_playbook::yaml::from_str(origin, &text)?;
-    let lines = tenant_lines(&text, file.tenants.len());
+    let lines = entry_lines(&text, "tenants", file.tenants.len());
+    let hook_lines = entry_lines(&text, "hooks", file.hooks.len());
+    let rule_lines = entry_lines(&text, "rules", file.rules.len());
     let data_dir = base.join(&file.data_dir);
     let max_library_file_bytes = file
         .max_library_file_bytes
@@ -206,20 +218,26 @@ fn parse(
             .map_or(crate::serve::DEFAULT_GRACE, |p| p.0),
         max_library_file_bytes,
         tenants,
+        hooks: file.hooks,
+        hook_lines,
+        rules: file.rules,
+        rule_lines,
     })
 }
 
-/// The line of each entry of the top-level `tenants:` block sequence, so that problems found
-/// after parsing can say where the tenant is. All `None` when the entries cannot be told apart
-/// that simply (a flow sequence, say) and the count does not match what was parsed.
-fn tenant_lines(text: &str, count: usize) -> Vec<Option<usize>> {
+/// The line of each entry of the top-level block sequence `key:` (`tenants`, `hooks`, `rules`),
+/// so that problems found after parsing can say where the entry is. All `None` when the entries
+/// cannot be told apart that simply (a flow sequence, say) and the count does not match what
+/// was parsed.
+fn entry_lines(text: &str, key: &str, count: usize) -> Vec<Option<usize>> {
     let mut lines = text.lines().enumerate().map(|(i, line)| (i + 1, line));
-    let is_tenants_key = |line: &str| {
-        line.strip_prefix("tenants:")
+    let prefix = format!("{key}:");
+    let is_key = |line: &str| {
+        line.strip_prefix(prefix.as_str())
             .is_some_and(|rest| rest.trim().is_empty() || rest.trim_start().starts_with('#'))
     };
     let mut found = Vec::new();
-    if lines.by_ref().any(|(_, line)| is_tenants_key(line)) {
+    if lines.by_ref().any(|(_, line)| is_key(line)) {
         let mut item_indent = None;
         for (number, line) in lines {
             let trimmed = line.trim_start();
@@ -301,7 +319,35 @@ impl Config {
                     }),
             );
         }
+        problems.extend(self.hooks_and_rules().1);
         problems
+    }
+
+    /// The alert webhooks and rules as the server runs them; only meaningful when
+    /// [`Config::check`] found no problem.
+    pub fn hook_setup(&self) -> fleetlr_server::hooks::HookSetup {
+        self.hooks_and_rules().0
+    }
+
+    fn hooks_and_rules(&self) -> (fleetlr_server::hooks::HookSetup, Vec<String>) {
+        let hooks: Vec<hooks::Entry<'_, hooks::HookFile>> = self
+            .hooks
+            .iter()
+            .zip(self.hook_lines.iter().copied())
+            .map(|(raw, line)| hooks::Entry { raw, line })
+            .collect();
+        let rules: Vec<hooks::Entry<'_, hooks::RuleFile>> = self
+            .rules
+            .iter()
+            .zip(self.rule_lines.iter().copied())
+            .map(|(raw, line)| hooks::Entry { raw, line })
+            .collect();
+        let context = hooks::Context {
+            tenants: self.tenants.iter().map(|t| t.name.as_str()).collect(),
+            playbooks_dir: &self.playbooks_dir,
+            max_library_file_bytes: self.max_library_file_bytes,
+        };
+        hooks::build(&hooks, &rules, &context)
     }
 }
 

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod client_cmd;
 mod config;
+mod hooks_cmd;
 mod logging;
 mod playbook_cmd;
 mod serve;
@@ -29,6 +30,9 @@ enum Command {
     /// List, show and control runs on the daemon.
     #[command(subcommand)]
     Runs(client_cmd::RunsCommand),
+    /// Alert webhooks on the daemon: dry-run a payload, list recent deliveries.
+    #[command(subcommand)]
+    Hooks(hooks_cmd::HooksCommand),
     /// Download collected files from the daemon.
     #[command(subcommand)]
     Artifacts(client_cmd::ArtifactsCommand),
@@ -65,6 +69,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::pro
         Command::Run(args) => client_cmd::run(&args),
         Command::Runs(command) => client_cmd::runs(&command),
         Command::Token(command) => token_cmd::run(&command),
+        Command::Hooks(command) => hooks_cmd::run(&command),
         Command::Artifacts(command) => client_cmd::artifacts(&command),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;

@@ -51,6 +51,14 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("checking {}", database.display()))?;
     bootstrap_admin(&store, &config.data_dir).await?;
+    // No delivery of an earlier process can still be creating a run: their claims are free.
+    let expired = store
+        .expire_claim_leases()
+        .await
+        .context("freeing alert claims left by the previous run")?;
+    if expired > 0 {
+        tracing::info!(expired, "alert claims left unfinished by the previous process are free again");
+    }
     let mut simulators = Vec::new();
     let mut tenants = Vec::new();
     for tenant in &config.tenants {
@@ -114,6 +122,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         engine.clone(),
         fleetlr_server::ServerOptions {
             metrics: Some(metrics),
+            hooks: std::sync::Arc::new(config.hook_setup()),
         },
     );
     axum::serve(listener, app)

@@ -68,7 +68,7 @@ fn the_parser_refuses_with_file_line_column_and_key() {
     let cases: &[(&str, &str)] = &[
         (
             "tenants: []\nlisten_addr: 1\n",
-            "fleetlr.yaml:2:1: unknown field `listen_addr`, expected one of `listen`, `data_dir`, `playbooks_dir`, `shutdown_grace`, `max_library_file_bytes`, `tenants`",
+            "fleetlr.yaml:2:1: unknown field `listen_addr`, expected one of `listen`, `data_dir`, `playbooks_dir`, `shutdown_grace`, `max_library_file_bytes`, `tenants`, `hooks`, `rules`",
         ),
         (
             "listen: localhost:8080\n",
@@ -461,15 +461,15 @@ fn a_missing_file_is_named() {
 }
 
 #[test]
-fn tenant_lines_follow_block_sequences_and_give_up_on_anything_else() {
+fn entry_lines_follow_block_sequences_and_give_up_on_anything_else() {
     let text = "listen: 1\ntenants:   # the tenants\n\n  # a comment\n  - name: a\n    limits:\n      - x\n  -\n    name: b\n  - {name: c}\nafter: 1\n  - not a tenant\n";
-    assert_eq!(tenant_lines(text, 3), [Some(5), Some(8), Some(10)]);
+    assert_eq!(entry_lines(text, "tenants", 3), [Some(5), Some(8), Some(10)]);
     assert_eq!(
-        tenant_lines("tenants:\n- a\n- b\nx: 1\n", 2),
+        entry_lines("tenants:\n- a\n- b\nx: 1\n", "tenants", 2),
         [Some(2), Some(3)]
     );
-    assert_eq!(tenant_lines("tenants: [{name: a}]\n", 1), [None]);
-    assert_eq!(tenant_lines("tenants:\n  - a\n", 2), [None, None]);
+    assert_eq!(entry_lines("tenants: [{name: a}]\n", "tenants", 1), [None]);
+    assert_eq!(entry_lines("tenants:\n  - a\n", "tenants", 2), [None, None]);
 }
 
 fn shipped(file: &str) -> PathBuf {
@@ -507,8 +507,8 @@ fn the_shipped_reference_configuration_loads_checks_and_shows_the_defaults() {
     let path = shipped("fleetlr.yaml");
     let text = std::fs::read_to_string(&path).expect("reference config");
     let base = path.parent().expect("config dir");
-    // The reference takes its secrets from the environment; any value will do here.
-    let config = parse("fleetlr.yaml", &text, base, |_| Ok("x".into())).expect("parses");
+    // The reference takes its secrets from the environment; any long enough value will do.
+    let config = parse("fleetlr.yaml", &text, base, |_| Ok("x".repeat(32))).expect("parses");
     assert_eq!(config.check(), Vec::<String>::new());
     assert_eq!(config.listen, default_listen());
     assert_eq!(config.shutdown_grace, crate::serve::DEFAULT_GRACE);
@@ -524,4 +524,104 @@ fn the_shipped_reference_configuration_loads_checks_and_shows_the_defaults() {
         "the values written in the reference are the defaults"
     );
     assert!(config.tenants.iter().any(|t| t.raw.simulated.is_some()));
+}
+
+fn with_hooks(hooks_and_rules: &str) -> (tempfile::TempDir, Config) {
+    let dir = fixture();
+    let playbooks = shipped("../playbooks");
+    let text = format!(
+        "playbooks_dir: '{}'\ntenants:\n  - {{name: lab, simulated: {{}}}}\n{hooks_and_rules}",
+        playbooks.display()
+    );
+    let config = parse_in(dir.path(), &text).unwrap_or_else(|err| panic!("{text}\n{err:#}"));
+    (dir, config)
+}
+
+#[test]
+fn hooks_and_rules_that_can_work_pass_check() {
+    let (_dir, config) = with_hooks(
+        r#"hooks:
+  - name: mde
+    format: defender
+    credential: {hmac: {secret: 0123456789abcdef0123, max_skew: 2m, signature_header: X-Sig}}
+  - name: soar
+    format: generic
+    credential: {bearer: 0123456789abcdef0123}
+    alert_id: /alert/id
+    device_id: /alert/hosts
+    fields: {title: /alert/name, process_name: /p/name, file_path: /p/path}
+rules:
+  - name: respond
+    severity_at_least: medium
+    title: '(?i)mimikatz|ransom'
+    device_tags: [prod]
+    playbook: alert-response
+    tenant: lab
+    cooldown: 30m
+  - name: fetch
+    hooks: [soar]
+    playbook: collect-file
+    priority: collection
+    parameters: {path: '{{ alert.file_path }}'}
+"#,
+    );
+    assert_eq!(config.check(), Vec::<String>::new());
+    let setup = config.hook_setup();
+    assert!(format!("{setup:?}").contains("respond"));
+    assert!(!format!("{setup:?}").contains("0123456789abcdef0123"), "secrets stay hidden");
+}
+
+#[test]
+fn hooks_and_rules_are_checked_offline_with_their_lines() {
+    let (_dir, config) = with_hooks(
+        r#"hooks:
+  - name: mde
+    format: defender
+    credential: {hmac: {secret: 0123456789abcdef0123}}
+  - name: soar
+    format: generic
+    credential: {bearer: short}
+    alert_id: alert/id
+  - name: g
+    format: generic
+    credential: {bearer: 0123456789abcdef0123}
+    alert_id: /id
+    device_id: /host
+rules:
+  - name: respond
+    hooks: [mde, g, nope]
+    severity_at_least: severe
+    title: '(unclosed'
+    playbook: alert-response
+    parameters: {x: '{{ alert.nope }}', y: '{{ params.z }}'}
+    tenant: nowhere
+  - name: missing
+    playbook: no-such
+"#,
+    );
+    let problems = config.check();
+    let expected = [
+        "line 8: hook `soar`: `credential.bearer` is shorter than 16 characters",
+        "line 8: hook `soar`: `alert_id`: `alert/id` is not a JSON pointer",
+        "line 8: hook `soar`: a `generic` hook needs `device_id`",
+        "line 18: rule `respond`: `hooks` names `nope`, which is not a configured hook",
+        "line 18: rule `respond`: `severity_at_least` `severe` is not informational, low, medium or high",
+        "line 18: rule `respond`: `title` is not a valid pattern",
+        "line 18: rule `respond`: `tenant` `nowhere` is not a configured tenant (they are: lab)",
+        "line 18: rule `respond`: parameter `y`: `{{ params.z }}`: `{{ params.z }}` is not an alert field",
+        "line 18: rule `respond`: parameter `x` needs alert field `nope`, which hook `mde` (defender format) cannot provide",
+        "line 18: rule `respond`: parameter `x` needs alert field `nope`, which hook `g` (generic format) cannot provide",
+        "line 18: rule `respond`: parameter `x` is not declared by playbook `alert-response`",
+        "line 18: rule `respond`: playbook `alert-response` needs alert field `process_name`, which hook `g` (generic format) cannot provide",
+        "line 18: rule `respond`: playbook `alert-response` needs alert field `file_path`, which hook `g` (generic format) cannot provide",
+        "line 25: rule `missing`: `playbook` `no-such` is not in",
+    ];
+    for want in expected {
+        assert!(
+            problems.iter().any(|p| p.starts_with(want)),
+            "missing {want:?} in:\n{}",
+            problems.join("\n")
+        );
+    }
+    assert_eq!(problems.len(), expected.len(), "{}", problems.join("\n"));
 }
