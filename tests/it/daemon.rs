@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::{PLAYBOOK, assert_limits_kept, assert_no_step_ran_twice, playbook_dir};
 
-const SPEEDUP: f64 = 300.0;
+pub(crate) const SPEEDUP: f64 = 300.0;
 
 /// A daemon process on a data directory; dropping it kills it.
 pub(crate) struct Daemon {
@@ -35,11 +35,20 @@ impl Drop for Daemon {
 /// A configuration with one real (not in-process) tenant: the test's simulator, trusted through
 /// its CA file, the secret coming from the environment as an operator would pass it.
 fn write_config(root: &Path, sim: &TestSim) -> PathBuf {
-    write_config_at(root, sim, SPEEDUP)
+    write_config_with(root, sim, "")
+}
+
+/// [`write_config`] with more top-level YAML (hooks, rules) appended.
+pub(crate) fn write_config_with(root: &Path, sim: &TestSim, extra: &str) -> PathBuf {
+    config_file(root, sim, SPEEDUP, extra)
 }
 
 /// The same at another speed-up (the simulator's and the tenant's time scale must agree).
 pub(crate) fn write_config_at(root: &Path, sim: &TestSim, speedup: f64) -> PathBuf {
+    config_file(root, sim, speedup, "")
+}
+
+fn config_file(root: &Path, sim: &TestSim, speedup: f64, extra: &str) -> PathBuf {
     std::fs::write(root.join("ca.pem"), sim.sim.ca_pem()).expect("CA written");
     playbook_dir(root, &[("e2e-triage", PLAYBOOK)]);
     let config = format!(
@@ -56,7 +65,7 @@ tenants:
     cloud: {{custom: {{api_base: "{base}", authority_host: "{base}"}}}}
     ca_file: ca.pem
     limits: {{time_scale: {speedup}, pacing_margin: 0.5}}
-"#,
+{extra}"#,
         tenant = sim.sim.tenant_id(),
         client = sim.sim.client_id(),
         base = sim.sim.base_url(),
@@ -154,7 +163,7 @@ impl Daemon {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    fn kill_9(mut self) {
+    pub(crate) fn kill_9(mut self) {
         // SIGKILL: no chance to persist anything more.
         self.child.kill().expect("kill -9");
         self.child.wait().expect("reaped");
@@ -492,7 +501,7 @@ async fn the_rest_api_accepts_runs_refuses_bad_ones_and_the_daemon_stops_on_sigt
     assert!(exit.success(), "{exit:?}");
 }
 
-fn cli(daemon: &Daemon, args: &[&str]) -> std::process::Output {
+pub(crate) fn cli(daemon: &Daemon, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_fleetlr-under-test"))
         .args(args)
         .env("FLEETLR_SERVER", &daemon.base)

@@ -3,6 +3,7 @@
 mod client;
 mod daemon;
 mod engine;
+mod hooks;
 mod library_sync;
 mod simulator;
 mod web;
