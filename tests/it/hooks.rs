@@ -163,13 +163,15 @@ async fn refused_deliveries_create_nothing_and_say_why() {
     let now = chrono::Utc::now().timestamp();
 
     let forged = signature(now, b"{\"id\":\"something else\"}");
-    let (status, answer) = deliver_raw(&daemon, body.clone(), now, &forged, "application/json").await;
+    let (status, answer) =
+        deliver_raw(&daemon, body.clone(), now, &forged, "application/json").await;
     assert_eq!(status, 401, "{answer}");
     assert_eq!(answer["error"]["code"], "unauthenticated");
 
     let old = now - 600;
     let stale = signature(old, &body);
-    let (status, answer) = deliver_raw(&daemon, body.clone(), old, &stale, "application/json").await;
+    let (status, answer) =
+        deliver_raw(&daemon, body.clone(), old, &stale, "application/json").await;
     assert_eq!(status, 401, "{answer}");
     assert!(
         answer["error"]["message"]
@@ -179,18 +181,36 @@ async fn refused_deliveries_create_nothing_and_say_why() {
     );
 
     let big = vec![b' '; 300 * 1024];
-    let (status, answer) =
-        deliver_raw(&daemon, big.clone(), now, &signature(now, &big), "application/json").await;
+    let (status, answer) = deliver_raw(
+        &daemon,
+        big.clone(),
+        now,
+        &signature(now, &big),
+        "application/json",
+    )
+    .await;
     assert_eq!(status, 413, "{answer}");
     assert_eq!(answer["error"]["code"], "body_too_large");
 
     let broken = b"{\"id\": ".to_vec();
-    let (status, answer) =
-        deliver_raw(&daemon, broken.clone(), now, &signature(now, &broken), "application/json").await;
+    let (status, answer) = deliver_raw(
+        &daemon,
+        broken.clone(),
+        now,
+        &signature(now, &broken),
+        "application/json",
+    )
+    .await;
     assert_eq!(status, 400, "{answer}");
 
-    let (status, answer) =
-        deliver_raw(&daemon, body.clone(), now, &signature(now, &body), "text/plain").await;
+    let (status, answer) = deliver_raw(
+        &daemon,
+        body.clone(),
+        now,
+        &signature(now, &body),
+        "text/plain",
+    )
+    .await;
     assert_eq!(status, 415, "{answer}");
 
     // An API token is not a hook credential.
@@ -204,15 +224,23 @@ async fn refused_deliveries_create_nothing_and_say_why() {
         .expect("delivery");
     assert_eq!(response.status().as_u16(), 401);
 
-    assert!(runs(&daemon).await.is_empty(), "a refused delivery created a run");
+    assert!(
+        runs(&daemon).await.is_empty(),
+        "a refused delivery created a run"
+    );
     let log = outcomes(&daemon).await;
     assert_eq!(log.len(), 6, "{log:?}");
-    assert!(log.iter().all(|(outcome, _)| outcome == "refused"), "{log:?}");
-    assert!(sim.stats().await["devices"]
-        .as_array()
-        .expect("devices")
-        .iter()
-        .all(|d| d["actions"].as_array().is_none_or(Vec::is_empty)));
+    assert!(
+        log.iter().all(|(outcome, _)| outcome == "refused"),
+        "{log:?}"
+    );
+    assert!(
+        sim.stats().await["devices"]
+            .as_array()
+            .expect("devices")
+            .iter()
+            .all(|d| d["actions"].as_array().is_none_or(Vec::is_empty))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,8 +266,15 @@ async fn a_signed_alert_runs_the_response_playbook_once_on_the_alerted_device() 
         &["hooks", "test", "mde", payload_file.to_str().expect("path")],
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains(&format!("rule respond fires on {alerted}")), "{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("rule respond fires on {alerted}")),
+        "{stdout}"
+    );
     assert!(runs(&daemon).await.is_empty(), "the dry run created a run");
 
     // The same alert delivered twice at once: one run.
@@ -307,7 +342,11 @@ async fn a_signed_alert_runs_the_response_playbook_once_on_the_alerted_device() 
     let mut first_two = kinds[..2].to_vec();
     first_two.sort_unstable();
     assert_eq!(first_two, ["duplicate", "started"], "{log:?}");
-    assert_eq!(kinds[2..], ["suppressed", "ignored", "duplicate"], "{log:?}");
+    assert_eq!(
+        kinds[2..],
+        ["suppressed", "ignored", "duplicate"],
+        "{log:?}"
+    );
     let (_, deliveries) = daemon.get("/api/v1/alerts").await;
     let suppressed = deliveries
         .as_array()
@@ -329,10 +368,12 @@ async fn a_signed_alert_runs_the_response_playbook_once_on_the_alerted_device() 
         .await
         .expect("metrics text");
     assert!(
-        metrics.lines().any(|l| l.starts_with("fleetlr_alert_deliveries_total{")
-            && l.contains("outcome=\"duplicate\"")
-            && l.contains("hook=\"mde\"")
-            && l.ends_with(" 1")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("fleetlr_alert_deliveries_total{")
+                && l.contains("outcome=\"duplicate\"")
+                && l.contains("hook=\"mde\"")
+                && l.ends_with(" 1")),
         "{metrics}"
     );
 }

@@ -34,14 +34,14 @@ use access::{
     __path_audit_log, __path_create_token, __path_list_tokens, __path_revoke_token, audit_log,
     create_token, list_tokens, revoke_token,
 };
+use hooks::{
+    __path_list_alerts, __path_receive, __path_test_hook, list_alerts, receive, test_hook,
+};
 use runs::{
     __path_artifact, __path_cancel, __path_create_run, __path_events, __path_list_runs,
     __path_outcomes, __path_pause, __path_playbooks, __path_resume, __path_retry, __path_show_run,
     __path_targets, artifact, cancel, create_run, events, list_runs, outcomes, pause, playbooks,
     resume, retry, show_run, targets,
-};
-use hooks::{
-    __path_list_alerts, __path_receive, __path_test_hook, list_alerts, receive, test_hook,
 };
 use telemetry::{
     __path_healthz, __path_readyz, __path_render_metrics, healthz, readyz, render_metrics,

@@ -37,9 +37,15 @@ pub enum Claim {
     Won(ClaimToken),
     /// The alert already started its run here, or another delivery is starting it; the run
     /// is known once that delivery stored it.
-    Duplicate { claim_id: i64, run_id: Option<String> },
+    Duplicate {
+        claim_id: i64,
+        run_id: Option<String>,
+    },
     /// The rule started a run on this device within its cooldown: that claim covers this one.
-    Suppressed { claim_id: i64, run_id: Option<String> },
+    Suppressed {
+        claim_id: i64,
+        run_id: Option<String>,
+    },
 }
 
 text_enum!(

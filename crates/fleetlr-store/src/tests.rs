@@ -349,10 +349,7 @@ async fn an_alert_claimed_twice_starts_one_run_and_the_second_sees_it() {
     // Concurrent claims of one new key: exactly one wins.
     let claims = futures_join(&store, "a2").await;
     assert_eq!(
-        claims
-            .iter()
-            .filter(|c| matches!(c, Claim::Won(_)))
-            .count(),
+        claims.iter().filter(|c| matches!(c, Claim::Won(_))).count(),
         1,
         "{claims:?}"
     );

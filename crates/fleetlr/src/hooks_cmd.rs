@@ -134,7 +134,9 @@ fn log_table(log: &[AlertDeliveryView]) -> String {
         })
         .collect();
     table(
-        &["RECEIVED", "HOOK", "ALERT", "DEVICE", "RULE", "OUTCOME", "RUN", "REASON"],
+        &[
+            "RECEIVED", "HOOK", "ALERT", "DEVICE", "RULE", "OUTCOME", "RUN", "REASON",
+        ],
         &rows,
     )
 }

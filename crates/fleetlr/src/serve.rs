@@ -57,7 +57,10 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .context("freeing alert claims left by the previous run")?;
     if expired > 0 {
-        tracing::info!(expired, "alert claims left unfinished by the previous process are free again");
+        tracing::info!(
+            expired,
+            "alert claims left unfinished by the previous process are free again"
+        );
     }
     let mut simulators = Vec::new();
     let mut tenants = Vec::new();

@@ -102,14 +102,16 @@ async fn decide<'a>(
             let mut verdict = rule.matches_alert(alert);
             if verdict.is_ok() && !rule.device_tags.is_empty() {
                 let tenant = rule.tenant.as_deref();
-                if !tags.contains_key(&tenant) {
-                    let found = engine
-                        .device_tags(tenant, &device.id)
-                        .await
-                        .map_err(|err| format!("looking up the device's tags failed: {err}"));
-                    tags.insert(tenant, found);
-                }
-                verdict = match &tags[&tenant] {
+                let found = match tags.entry(tenant) {
+                    std::collections::btree_map::Entry::Occupied(known) => known.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(slot) => slot.insert(
+                        engine
+                            .device_tags(tenant, &device.id)
+                            .await
+                            .map_err(|err| format!("looking up the device's tags failed: {err}")),
+                    ),
+                };
+                verdict = match found {
                     Ok(device_tags) => rule.matches_tags(device_tags),
                     Err(err) => Err(err.clone()),
                 };
@@ -265,11 +267,20 @@ async fn start(
         device_id: &decision.device.id,
         rule: &rule.name,
     };
-    let claim = match engine.store().claim_alert(&key, rule.cooldown, CLAIM_LEASE).await {
+    let claim = match engine
+        .store()
+        .claim_alert(&key, rule.cooldown, CLAIM_LEASE)
+        .await
+    {
         Ok(claim) => claim,
         Err(err) => {
             tracing::error!(error = %err, hook = %hook.name, "claiming an alert failed");
-            return (DeliveryOutcome::Failed, "the daemon's database failed".into(), None, None);
+            return (
+                DeliveryOutcome::Failed,
+                "the daemon's database failed".into(),
+                None,
+                None,
+            );
         }
     };
     let token = match claim {
@@ -320,9 +331,19 @@ async fn start(
             );
             if transient {
                 tracing::warn!(error = %err, hook = %hook.name, alert = %alert.id, "an alert's run could not be created; the sender is asked to deliver again");
-                (DeliveryOutcome::Failed, err.to_string(), Some(token.id), None)
+                (
+                    DeliveryOutcome::Failed,
+                    err.to_string(),
+                    Some(token.id),
+                    None,
+                )
             } else {
-                (DeliveryOutcome::Ignored, err.to_string(), Some(token.id), None)
+                (
+                    DeliveryOutcome::Ignored,
+                    err.to_string(),
+                    Some(token.id),
+                    None,
+                )
             }
         }
     }
@@ -389,7 +410,10 @@ fn planned(request: &RunRequest, decision: &Decision<'_>) -> PlannedRun {
         alert: request.alert.clone().unwrap_or_default(),
         started_by: request.started_by.clone(),
         trigger_ref: request.trigger_ref.clone().unwrap_or_default(),
-        cooldown: decision.rule.cooldown.map(fleetlr_playbook::format_duration),
+        cooldown: decision
+            .rule
+            .cooldown
+            .map(fleetlr_playbook::format_duration),
     }
 }
 

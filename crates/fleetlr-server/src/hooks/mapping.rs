@@ -69,7 +69,14 @@ impl Format {
 
     /// The fields this format can provide (when the payload has them).
     fn provides(&self) -> &'static [&'static str] {
-        const COMMON: &[&str] = &["id", "title", "severity", "category", "device_id", "device_name"];
+        const COMMON: &[&str] = &[
+            "id",
+            "title",
+            "severity",
+            "category",
+            "device_id",
+            "device_name",
+        ];
         const EVIDENCE: &[&str] = &[
             "id",
             "title",
@@ -280,12 +287,20 @@ fn defender(payload: &Value) -> Result<Alert, String> {
         ],
     );
     let mut device_fields = BTreeMap::new();
-    copy(&mut device_fields, payload, &[("device_name", "computerDnsName")]);
-    let evidence = payload["evidence"].as_array().map_or(&[][..], Vec::as_slice);
+    copy(
+        &mut device_fields,
+        payload,
+        &[("device_name", "computerDnsName")],
+    );
+    let evidence = payload["evidence"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
     let of_type = |kind: &str| {
-        evidence
-            .iter()
-            .find(|e| e["entityType"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(kind)))
+        evidence.iter().find(|e| {
+            e["entityType"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+        })
     };
     if let Some(process) = of_type("Process") {
         copy(
@@ -297,7 +312,13 @@ fn defender(payload: &Value) -> Result<Alert, String> {
                 ("process_command_line", "processCommandLine"),
             ],
         );
-        evidence_file(&mut device_fields, process, "fileName", "filePath", "sha256");
+        evidence_file(
+            &mut device_fields,
+            process,
+            "fileName",
+            "filePath",
+            "sha256",
+        );
     }
     if let Some(file) = of_type("File") {
         evidence_file(&mut device_fields, file, "fileName", "filePath", "sha256");
@@ -357,7 +378,9 @@ fn graph(payload: &Value) -> Result<Alert, String> {
             ("description", "description"),
         ],
     );
-    let evidence = payload["evidence"].as_array().map_or(&[][..], Vec::as_slice);
+    let evidence = payload["evidence"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
     let of_type = |kind: &'static str| {
         evidence
             .iter()
@@ -375,7 +398,11 @@ fn graph(payload: &Value) -> Result<Alert, String> {
             continue;
         }
         let mut device_fields = BTreeMap::new();
-        copy(&mut device_fields, device, &[("device_name", "deviceDnsName")]);
+        copy(
+            &mut device_fields,
+            device,
+            &[("device_name", "deviceDnsName")],
+        );
         if let Some(process) = of_type(GRAPH_PROCESS).find(|p| belongs(p, &device_id)) {
             copy(
                 &mut device_fields,
@@ -459,7 +486,11 @@ fn sentinel(payload: &Value) -> Result<Alert, String> {
     let of_kind = |kind: &'static str| {
         entities
             .iter()
-            .filter(move |e| e["kind"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(kind)))
+            .filter(move |e| {
+                e["kind"]
+                    .as_str()
+                    .is_some_and(|k| k.eq_ignore_ascii_case(kind))
+            })
             .map(|e| &e["properties"])
     };
     // Process and File entities are not tied to a host in the incident; with one host they
@@ -471,7 +502,10 @@ fn sentinel(payload: &Value) -> Result<Alert, String> {
             copy(
                 &mut evidence,
                 process,
-                &[("process_id", "processId"), ("process_command_line", "commandLine")],
+                &[
+                    ("process_id", "processId"),
+                    ("process_command_line", "commandLine"),
+                ],
             );
         }
         if let Some(file) = of_kind("File").next() {

@@ -103,7 +103,9 @@ pub(crate) async fn test_hook(
     let Json(payload) = body.map_err(|rejection| {
         ApiError::new(rejection.status(), "invalid_body", rejection.body_text())
     })?;
-    Ok(Json(deliver::dry_run(&engine, &setup, hook, &payload).await))
+    Ok(Json(
+        deliver::dry_run(&engine, &setup, hook, &payload).await,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,4 +157,3 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
                 || (essence.starts_with("application/") && essence.ends_with("+json"))
         })
 }
-

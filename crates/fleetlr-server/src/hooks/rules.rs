@@ -158,7 +158,11 @@ impl Rule {
             Err(format!(
                 "the device carries none of the tags {} (it has: {})",
                 self.device_tags.join(", "),
-                if tags.is_empty() { "none".to_owned() } else { tags.join(", ") }
+                if tags.is_empty() {
+                    "none".to_owned()
+                } else {
+                    tags.join(", ")
+                }
             ))
         }
     }
@@ -261,7 +265,11 @@ mod tests {
         let category = alert("High", "ransomware", "Execution");
         assert!(rule.matches_alert(&category).is_err());
         assert_eq!(rule.matches_tags(&["PROD".into(), "x".into()]), Ok(()));
-        assert!(rule.matches_tags(&[]).expect_err("no tags").contains("none"));
+        assert!(
+            rule.matches_tags(&[])
+                .expect_err("no tags")
+                .contains("none")
+        );
     }
 
     #[test]

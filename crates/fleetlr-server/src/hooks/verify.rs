@@ -237,7 +237,12 @@ mod tests {
         let credential = hmac_credential();
         let old = NOW - 301;
         assert_eq!(
-            verify(&credential, &signed(old, &sign("s3cret", old, BODY)), BODY, NOW),
+            verify(
+                &credential,
+                &signed(old, &sign("s3cret", old, BODY)),
+                BODY,
+                NOW
+            ),
             Err(VerifyError::Stale {
                 skew_seconds: 301,
                 max_seconds: 300

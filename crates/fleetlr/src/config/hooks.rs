@@ -131,7 +131,10 @@ pub(super) fn build(
     for (i, entry) in hooks.iter().enumerate() {
         let mut own = Vec::new();
         if hooks[..i].iter().any(|h| h.raw.name == entry.raw.name) {
-            own.push("the name is already used by an earlier hook: give each hook its own `name`".to_owned());
+            own.push(
+                "the name is already used by an earlier hook: give each hook its own `name`"
+                    .to_owned(),
+            );
         }
         if let Some(hook) = hook(entry.raw, &mut own) {
             built_hooks.push(hook);
@@ -142,7 +145,10 @@ pub(super) fn build(
     for (i, entry) in rules.iter().enumerate() {
         let mut own = Vec::new();
         if rules[..i].iter().any(|r| r.raw.name == entry.raw.name) {
-            own.push("the name is already used by an earlier rule: give each rule its own `name`".to_owned());
+            own.push(
+                "the name is already used by an earlier rule: give each rule its own `name`"
+                    .to_owned(),
+            );
         }
         if let Some(rule) = rule(entry.raw, hooks, &built_hooks, context, &mut own) {
             built_rules.push(rule);
@@ -240,13 +246,23 @@ fn credential(raw: &CredentialFile, problems: &mut Vec<String>) -> Option<Creden
             weak("hmac.secret", &hmac.secret, problems);
             let mut credential = HmacCredential::new(hmac.secret.clone());
             for (key, given, slot) in [
-                ("signature_header", &hmac.signature_header, &mut credential.signature_header),
-                ("timestamp_header", &hmac.timestamp_header, &mut credential.timestamp_header),
+                (
+                    "signature_header",
+                    &hmac.signature_header,
+                    &mut credential.signature_header,
+                ),
+                (
+                    "timestamp_header",
+                    &hmac.timestamp_header,
+                    &mut credential.timestamp_header,
+                ),
             ] {
                 if let Some(text) = given {
                     match axum::http::HeaderName::from_bytes(text.as_bytes()) {
                         Ok(name) => *slot = name,
-                        Err(_) => problems.push(format!("`credential.hmac.{key}` `{text}` is not an HTTP header name")),
+                        Err(_) => problems.push(format!(
+                            "`credential.hmac.{key}` `{text}` is not an HTTP header name"
+                        )),
                     }
                 }
             }
@@ -285,16 +301,22 @@ fn rule(
     }
     for name in &raw.hooks {
         if !hook_files.iter().any(|h| &h.raw.name == name) {
-            problems.push(format!("`hooks` names `{name}`, which is not a configured hook"));
+            problems.push(format!(
+                "`hooks` names `{name}`, which is not a configured hook"
+            ));
         }
     }
     if hook_files.is_empty() {
-        problems.push("no hook is configured, so the rule can never fire: add one under `hooks:`".into());
+        problems.push(
+            "no hook is configured, so the rule can never fire: add one under `hooks:`".into(),
+        );
     }
     let severity_at_least = raw.severity_at_least.as_deref().and_then(|text| {
         let severity = Severity::parse(text);
         if severity.is_none() {
-            problems.push(format!("`severity_at_least` `{text}` is not informational, low, medium or high"));
+            problems.push(format!(
+                "`severity_at_least` `{text}` is not informational, low, medium or high"
+            ));
         }
         severity
     });
@@ -311,17 +333,24 @@ fn rule(
         None | Some("response") => Priority::Response,
         Some("collection") => Priority::Collection,
         Some(other) => {
-            problems.push(format!("`priority` `{other}` is not `response` or `collection`"));
+            problems.push(format!(
+                "`priority` `{other}` is not `response` or `collection`"
+            ));
             Priority::Response
         }
     };
     if let Some(tenant) = &raw.tenant
         && !context.tenants.contains(&tenant.as_str())
     {
-        problems.push(format!("`tenant` `{tenant}` is not a configured tenant (they are: {})", context.tenants.join(", ")));
+        problems.push(format!(
+            "`tenant` `{tenant}` is not a configured tenant (they are: {})",
+            context.tenants.join(", ")
+        ));
     }
     if raw.cooldown.is_some_and(|c| c.0.is_zero()) {
-        problems.push("`cooldown` is 0s: give a period (e.g. 30m), or leave it out for no cooldown".into());
+        problems.push(
+            "`cooldown` is 0s: give a period (e.g. 30m), or leave it out for no cooldown".into(),
+        );
     }
     let mut parameters = BTreeMap::new();
     for (name, text) in &raw.parameters {
@@ -368,7 +397,10 @@ fn rule(
         parameters,
         priority,
         tenant: raw.tenant.clone(),
-        cooldown: raw.cooldown.map(|c| c.0).filter(|c: &Duration| !c.is_zero()),
+        cooldown: raw
+            .cooldown
+            .map(|c| c.0)
+            .filter(|c: &Duration| !c.is_zero()),
         playbook_alert_fields,
     })
 }
@@ -396,14 +428,20 @@ fn playbook_fields(
             return None;
         }
         Err(err) => {
-            problems.push(format!("`playbook` `{}`: reading it failed: {err}", raw.playbook));
+            problems.push(format!(
+                "`playbook` `{}`: reading it failed: {err}",
+                raw.playbook
+            ));
             return None;
         }
     };
     let catalogue = match dir.catalogue() {
         Ok(catalogue) => catalogue,
         Err(err) => {
-            problems.push(format!("`playbook` `{}`: reading its library files failed: {err}", raw.playbook));
+            problems.push(format!(
+                "`playbook` `{}`: reading its library files failed: {err}",
+                raw.playbook
+            ));
             return None;
         }
     };
@@ -426,7 +464,10 @@ fn playbook_fields(
         .collect();
     for name in parameters.keys() {
         if !declared.contains(name.as_str()) {
-            problems.push(format!("parameter `{name}` is not declared by playbook `{}`", raw.playbook));
+            problems.push(format!(
+                "parameter `{name}` is not declared by playbook `{}`",
+                raw.playbook
+            ));
         }
     }
     for parameter in &compiled.playbook.parameters {

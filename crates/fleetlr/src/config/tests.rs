@@ -463,7 +463,10 @@ fn a_missing_file_is_named() {
 #[test]
 fn entry_lines_follow_block_sequences_and_give_up_on_anything_else() {
     let text = "listen: 1\ntenants:   # the tenants\n\n  # a comment\n  - name: a\n    limits:\n      - x\n  -\n    name: b\n  - {name: c}\nafter: 1\n  - not a tenant\n";
-    assert_eq!(entry_lines(text, "tenants", 3), [Some(5), Some(8), Some(10)]);
+    assert_eq!(
+        entry_lines(text, "tenants", 3),
+        [Some(5), Some(8), Some(10)]
+    );
     assert_eq!(
         entry_lines("tenants:\n- a\n- b\nx: 1\n", "tenants", 2),
         [Some(2), Some(3)]
@@ -568,7 +571,10 @@ rules:
     assert_eq!(config.check(), Vec::<String>::new());
     let setup = config.hook_setup();
     assert!(format!("{setup:?}").contains("respond"));
-    assert!(!format!("{setup:?}").contains("0123456789abcdef0123"), "secrets stay hidden");
+    assert!(
+        !format!("{setup:?}").contains("0123456789abcdef0123"),
+        "secrets stay hidden"
+    );
 }
 
 #[test]

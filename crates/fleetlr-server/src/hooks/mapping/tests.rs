@@ -81,7 +81,9 @@ fn a_defender_alert_gives_its_device_and_the_process_and_file_of_its_evidence() 
 fn a_defender_alert_without_a_machine_maps_to_nothing_and_says_why() {
     let mut payload = defender_alert();
     payload["machineId"] = Value::Null;
-    let err = mapping(Format::Defender).map(&payload).expect_err("no device");
+    let err = mapping(Format::Defender)
+        .map(&payload)
+        .expect_err("no device");
     assert!(err.contains("names no device"), "{err}");
     let err = mapping(Format::Defender)
         .map(&json!({"value": []}))
@@ -242,7 +244,10 @@ fn a_sentinel_incident_from_a_logic_app_gives_its_host_by_mde_id_or_by_name() {
     assert_eq!(device.id, "9a8b7c6d5e4f30211f2e3d4c5b6a79880a1b2c3d");
     let fields = alert.fields_for(device);
     assert_eq!(fields["device_name"], "ws-00012.corp.contoso.com");
-    assert_eq!(fields["file_path"], "C:\\Users\\bob\\AppData\\Roaming\\locker.exe");
+    assert_eq!(
+        fields["file_path"],
+        "C:\\Users\\bob\\AppData\\Roaming\\locker.exe"
+    );
     assert_eq!(fields["process_command_line"], "locker.exe --all");
 
     // The incident itself (the Logic App posted `object`), with a host MDE gave no id for.
@@ -255,7 +260,8 @@ fn a_sentinel_incident_from_a_logic_app_gives_its_host_by_mde_id_or_by_name() {
 #[test]
 fn a_sentinel_incident_without_a_host_maps_to_nothing() {
     let mut body = sentinel_trigger_body();
-    body["object"]["properties"]["relatedEntities"] = json!([{"kind": "Ip", "properties": {"address": "10.0.0.5"}}]);
+    body["object"]["properties"]["relatedEntities"] =
+        json!([{"kind": "Ip", "properties": {"address": "10.0.0.5"}}]);
     let err = mapping(Format::Sentinel).map(&body).expect_err("no host");
     assert!(err.contains("names no device"), "{err}");
 }
@@ -294,7 +300,9 @@ fn a_generic_mapping_reads_what_its_pointers_name_and_extra_fields_win() {
     assert_eq!(fields["weird~key"], "true");
     assert!(mapping.provides().contains("file_path"));
     assert!(!mapping.provides().contains("sha256"));
-    let err = mapping.map(&json!({"detection": {"id": 1}})).expect_err("no host");
+    let err = mapping
+        .map(&json!({"detection": {"id": 1}}))
+        .expect_err("no host");
     assert!(err.contains("/hosts"), "{err}");
 }
 
@@ -302,7 +310,11 @@ fn a_generic_mapping_reads_what_its_pointers_name_and_extra_fields_win() {
 fn pointers_are_checked_when_configured() {
     assert!(Pointer::parse("").is_ok());
     assert!(Pointer::parse("/a/~0b/~1c").is_ok());
-    assert!(Pointer::parse("a/b").expect_err("no slash").contains("start it with `/`"));
+    assert!(
+        Pointer::parse("a/b")
+            .expect_err("no slash")
+            .contains("start it with `/`")
+    );
     assert!(Pointer::parse("/a~2").is_err());
     assert!(Pointer::parse("/a~").is_err());
 }
