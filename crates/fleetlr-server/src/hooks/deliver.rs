@@ -30,18 +30,13 @@ pub(super) async fn accept(
 ) -> Result<Value, ApiError> {
     let (parts, body) = request.into_parts();
     let refused = |status: StatusCode, code: &'static str, reason: String| async move {
-        record(
+        record_whole(
             engine,
-            &NewDelivery {
-                delivery,
-                hook: &hook.name,
-                alert_id: None,
-                device_id: None,
-                rule: None,
-                outcome: DeliveryOutcome::Refused,
-                reason: &reason,
-                claim_id: None,
-            },
+            hook,
+            delivery,
+            None,
+            DeliveryOutcome::Refused,
+            &reason,
         )
         .await;
         ApiError::new(status, code, reason)
@@ -173,17 +168,15 @@ pub(super) async fn deliver(
     let alert = match hook.mapping.map(payload) {
         Ok(alert) => alert,
         Err(reason) => {
-            let row = NewDelivery {
+            record_whole(
+                engine,
+                hook,
                 delivery,
-                hook: &hook.name,
-                alert_id: None,
-                device_id: None,
-                rule: None,
-                outcome: DeliveryOutcome::Ignored,
-                reason: &reason,
-                claim_id: None,
-            };
-            record(engine, &row).await;
+                None,
+                DeliveryOutcome::Ignored,
+                &reason,
+            )
+            .await;
             return Ok(HookAccepted {
                 delivery: delivery.to_owned(),
                 alert_id: None,
@@ -196,17 +189,16 @@ pub(super) async fn deliver(
     let mut results = Vec::new();
     if decisions.is_empty() {
         let reason = no_rule(hook);
-        let row = NewDelivery {
+        let alert_id = Some(alert.id.as_str());
+        record_whole(
+            engine,
+            hook,
             delivery,
-            hook: &hook.name,
-            alert_id: Some(&alert.id),
-            device_id: None,
-            rule: None,
-            outcome: DeliveryOutcome::Ignored,
-            reason: &reason,
-            claim_id: None,
-        };
-        record(engine, &row).await;
+            alert_id,
+            DeliveryOutcome::Ignored,
+            &reason,
+        )
+        .await;
         results.push(result(None, None, DeliveryOutcome::Ignored, reason, None));
     }
     let mut retry = None;
@@ -431,6 +423,28 @@ fn result(
         reason,
         run_id,
     }
+}
+
+/// Records a decision about a whole delivery (a refusal, a payload or alert nothing applies to).
+async fn record_whole(
+    engine: &Engine,
+    hook: &Hook,
+    delivery: &str,
+    alert_id: Option<&str>,
+    outcome: DeliveryOutcome,
+    reason: &str,
+) {
+    let row = NewDelivery {
+        delivery,
+        hook: &hook.name,
+        alert_id,
+        device_id: None,
+        rule: None,
+        outcome,
+        reason,
+        claim_id: None,
+    };
+    record(engine, &row).await;
 }
 
 /// Appends a decision to the delivery log and counts it. The log is the record, not the

@@ -266,15 +266,16 @@ fn join_path(dir: Option<String>, name: Option<&String>) -> Option<String> {
     }
 }
 
-fn alert_id(payload: &Value, key: &str, format: &str) -> Result<String, String> {
-    text_at(payload, key).ok_or_else(|| {
-        format!("the payload has no `{key}`, so it is not a {format} alert (is the hook's format right?)")
-    })
-}
-
-/// A Defender for Endpoint alert (`GET /api/alerts/{id}`, with `evidence` when expanded).
-fn defender(payload: &Value) -> Result<Alert, String> {
-    let id = alert_id(payload, "id", "Defender for Endpoint")?;
+/// The id and alert-wide fields, which Defender and Graph alerts name alike.
+fn alert_header(
+    payload: &Value,
+    format: &str,
+) -> Result<(String, BTreeMap<String, String>), String> {
+    let id = text_at(payload, "id").ok_or_else(|| {
+        format!(
+            "the payload has no `id`, so it is not a {format} alert (is the hook's format right?)"
+        )
+    })?;
     let mut fields = BTreeMap::new();
     copy(
         &mut fields,
@@ -286,6 +287,12 @@ fn defender(payload: &Value) -> Result<Alert, String> {
             ("description", "description"),
         ],
     );
+    Ok((id, fields))
+}
+
+/// A Defender for Endpoint alert (`GET /api/alerts/{id}`, with `evidence` when expanded).
+fn defender(payload: &Value) -> Result<Alert, String> {
+    let (id, fields) = alert_header(payload, "Defender for Endpoint")?;
     let mut device_fields = BTreeMap::new();
     copy(
         &mut device_fields,
@@ -366,18 +373,7 @@ const GRAPH_FILE: &str = "#microsoft.graph.security.fileEvidence";
 /// process and file evidence belong to the device with their `mdeDeviceId`, or to every device
 /// when they name none.
 fn graph(payload: &Value) -> Result<Alert, String> {
-    let id = alert_id(payload, "id", "Microsoft Graph security")?;
-    let mut fields = BTreeMap::new();
-    copy(
-        &mut fields,
-        payload,
-        &[
-            ("title", "title"),
-            ("severity", "severity"),
-            ("category", "category"),
-            ("description", "description"),
-        ],
-    );
+    let (id, fields) = alert_header(payload, "Microsoft Graph security")?;
     let evidence = payload["evidence"]
         .as_array()
         .map_or(&[][..], Vec::as_slice);
