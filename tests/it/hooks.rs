@@ -276,6 +276,7 @@ async fn a_signed_alert_runs_the_response_playbook_once_on_the_alerted_device() 
         "{stdout}"
     );
     assert!(runs(&daemon).await.is_empty(), "the dry run created a run");
+    assert!(decision["history"].is_null(), "{test}");
 
     // The same alert delivered twice at once: one run.
     let (a, b) = tokio::join!(deliver(&daemon, &first), deliver(&daemon, &first));
@@ -298,6 +299,27 @@ async fn a_signed_alert_runs_the_response_playbook_once_on_the_alerted_device() 
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["results"][0]["outcome"], "suppressed", "{answer}");
     assert_eq!(answer["results"][0]["run_id"], run_id.as_str());
+
+    // The dry run now tells what the history would make of these alerts.
+    let (_, test) = daemon.post("/api/v1/hooks/mde/test", &first).await;
+    assert!(
+        test["decisions"][0]["history"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("duplicate:") && h.contains(&run_id)),
+        "{test}"
+    );
+    let (_, test) = daemon
+        .post(
+            "/api/v1/hooks/mde/test",
+            &alert("da637551227677560813_3", &alerted),
+        )
+        .await;
+    assert!(
+        test["decisions"][0]["history"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("suppressed:")),
+        "{test}"
+    );
 
     // A payload that maps to nothing is acknowledged and recorded as ignored.
     let (status, answer) = deliver(&daemon, &json!({"id": "da-x", "title": "no device"})).await;

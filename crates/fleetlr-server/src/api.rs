@@ -260,8 +260,11 @@ pub struct RuleDecision {
     pub fires: bool,
     /// Why the rule does not fire; empty when it does.
     pub reason: String,
-    /// The run a delivery would create (before dedup and cooldown, which depend on history).
+    /// The run a delivery would create.
     pub run: Option<PlannedRun>,
+    /// When the delivery history stands in the way: `duplicate: …` (this alert already
+    /// started its run here) or `suppressed: …` (the rule's cooldown), with the run.
+    pub history: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

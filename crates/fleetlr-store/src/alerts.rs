@@ -35,6 +35,12 @@ pub struct ClaimToken {
 pub enum Claim {
     /// This delivery holds the key and must create the run with the token.
     Won(ClaimToken),
+    Blocked(Blocked),
+}
+
+/// Why a key cannot be claimed: an earlier claim covers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
     /// The alert already started its run here, or another delivery is starting it; the run
     /// is known once that delivery stored it.
     Duplicate {
@@ -101,51 +107,9 @@ impl Store {
                 .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
         );
         let mut tx = self.write().await?;
-        let existing = sqlx::query(
-            "SELECT id, state, run_id, lease_until FROM alert_claims
-             WHERE hook = ? AND alert_id = ? AND device_id = ? AND rule = ?",
-        )
-        .bind(key.hook)
-        .bind(key.alert_id)
-        .bind(key.device_id)
-        .bind(key.rule)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let own_id: Option<i64> = existing.as_ref().map(|row| row.get("id"));
-        if let Some(row) = &existing {
-            let state: String = row.get("state");
-            let lease: String = row.get("lease_until");
-            if state == "started" || (state == "claimed" && lease > now_text) {
-                return Ok(Claim::Duplicate {
-                    claim_id: row.get("id"),
-                    run_id: row.get("run_id"),
-                });
-            }
-        }
-        if let Some(cooldown) = cooldown {
-            let since = stamp(
-                at.checked_sub_signed(to_delta(cooldown))
-                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
-            );
-            let covering = sqlx::query(
-                "SELECT id, run_id FROM alert_claims
-                 WHERE rule = ? AND device_id = ? AND id IS NOT ? AND claimed_at >= ?
-                   AND (state = 'started' OR (state = 'claimed' AND lease_until > ?))
-                 ORDER BY claimed_at DESC LIMIT 1",
-            )
-            .bind(key.rule)
-            .bind(key.device_id)
-            .bind(own_id)
-            .bind(&since)
-            .bind(&now_text)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = covering {
-                return Ok(Claim::Suppressed {
-                    claim_id: row.get("id"),
-                    run_id: row.get("run_id"),
-                });
-            }
+        let (own_id, found) = blocking_claim(&mut tx, key, cooldown, at).await?;
+        if let Some(blocked) = found {
+            return Ok(Claim::Blocked(blocked));
         }
         let (id, attempt): (i64, i64) = match own_id {
             // An expired or released claim: no run was stored for it, so it is taken over.
@@ -177,6 +141,18 @@ impl Store {
             id,
             attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
         }))
+    }
+
+    /// What would keep `key` from being claimed now: `None` when the claim would be won. Reads
+    /// only.
+    pub async fn peek_alert_claim(
+        &self,
+        key: &AlertKey<'_>,
+        cooldown: Option<Duration>,
+    ) -> Result<Option<Blocked>> {
+        let mut conn = self.pool.acquire().await?;
+        let (_, found) = blocking_claim(&mut conn, key, cooldown, chrono::Utc::now()).await?;
+        Ok(found)
     }
 
     /// Gives up a won claim whose run could not be created, so the next delivery of the alert
@@ -255,6 +231,64 @@ impl Store {
         })
         .collect()
     }
+}
+
+/// The claim that keeps `key` from being won at `at` (a duplicate, or a suppression by the
+/// cooldown), and the id of `key`'s own claim row when it has one.
+async fn blocking_claim(
+    conn: &mut sqlx::SqliteConnection,
+    key: &AlertKey<'_>,
+    cooldown: Option<Duration>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(Option<i64>, Option<Blocked>)> {
+    let now_text = stamp(at);
+    let existing = sqlx::query(
+        "SELECT id, state, run_id, lease_until FROM alert_claims
+         WHERE hook = ? AND alert_id = ? AND device_id = ? AND rule = ?",
+    )
+    .bind(key.hook)
+    .bind(key.alert_id)
+    .bind(key.device_id)
+    .bind(key.rule)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let own_id: Option<i64> = existing.as_ref().map(|row| row.get("id"));
+    if let Some(row) = &existing {
+        let state: String = row.get("state");
+        let lease: String = row.get("lease_until");
+        if state == "started" || (state == "claimed" && lease > now_text) {
+            let claim = Blocked::Duplicate {
+                claim_id: row.get("id"),
+                run_id: row.get("run_id"),
+            };
+            return Ok((own_id, Some(claim)));
+        }
+    }
+    let Some(cooldown) = cooldown else {
+        return Ok((own_id, None));
+    };
+    let since = stamp(
+        at.checked_sub_signed(to_delta(cooldown))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+    );
+    let covering = sqlx::query(
+        "SELECT id, run_id FROM alert_claims
+         WHERE rule = ? AND device_id = ? AND id IS NOT ? AND claimed_at >= ?
+           AND (state = 'started' OR (state = 'claimed' AND lease_until > ?))
+         ORDER BY claimed_at DESC LIMIT 1",
+    )
+    .bind(key.rule)
+    .bind(key.device_id)
+    .bind(own_id)
+    .bind(&since)
+    .bind(&now_text)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let claim = covering.map(|row| Blocked::Suppressed {
+        claim_id: row.get("id"),
+        run_id: row.get("run_id"),
+    });
+    Ok((own_id, claim))
 }
 
 /// Marks the claim `token` started by `run_id`, inside the transaction that stores the run, so

@@ -16,7 +16,9 @@ mod runs;
 mod schedule;
 
 pub use access::{ApiToken, AuditEntry, Role};
-pub use alerts::{AlertDelivery, AlertKey, Claim, ClaimToken, DeliveryOutcome, NewDelivery};
+pub use alerts::{
+    AlertDelivery, AlertKey, Blocked, Claim, ClaimToken, DeliveryOutcome, NewDelivery,
+};
 pub use error::{Result, StoreError};
 pub use ledger::{Submission, SubmissionState};
 pub use outcomes::{CommandOutcome, CommandType, NewOutcome, OutcomeKind};

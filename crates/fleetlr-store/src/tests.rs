@@ -329,10 +329,10 @@ async fn an_alert_claimed_twice_starts_one_run_and_the_second_sees_it() {
         .expect("claim");
     assert_eq!(
         pending,
-        Claim::Duplicate {
+        Claim::Blocked(Blocked::Duplicate {
             claim_id: token.id,
             run_id: None
-        }
+        })
     );
     let run = run_for(&store, token).await.expect("run stored");
     let again = store
@@ -341,10 +341,10 @@ async fn an_alert_claimed_twice_starts_one_run_and_the_second_sees_it() {
         .expect("claim");
     assert_eq!(
         again,
-        Claim::Duplicate {
+        Claim::Blocked(Blocked::Duplicate {
             claim_id: token.id,
             run_id: Some(run.clone())
-        }
+        })
     );
     // Concurrent claims of one new key: exactly one wins.
     let claims = futures_join(&store, "a2").await;
@@ -442,10 +442,10 @@ async fn a_cooldown_suppresses_other_alerts_of_the_rule_on_the_device_and_names_
         .expect("claim");
     assert_eq!(
         suppressed,
-        Claim::Suppressed {
+        Claim::Blocked(Blocked::Suppressed {
             claim_id: token.id,
             run_id: Some(run.clone())
-        }
+        })
     );
     // Another device, or no cooldown: not suppressed.
     assert!(matches!(

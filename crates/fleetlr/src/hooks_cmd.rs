@@ -100,6 +100,9 @@ fn test_report(test: &HookTest) -> String {
                         .unwrap_or_default(),
                     run.started_by
                 ));
+                if let Some(history) = &decision.history {
+                    out.push_str(&format!("  but now: {history}\n"));
+                }
                 for (name, value) in &run.parameters {
                     out.push_str(&format!("  param {name} = {value}\n"));
                 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use fleetlr_engine::{ControlError, Engine, PlaybookRef, RunRequest, TargetSpec, Trigger};
-use fleetlr_store::{AlertKey, Claim, DeliveryOutcome, NewDelivery, StoreError};
+use fleetlr_store::{AlertKey, Blocked, Claim, DeliveryOutcome, NewDelivery, StoreError};
 use serde_json::Value;
 
 use super::mapping::{Alert, AlertDevice};
@@ -277,25 +277,7 @@ async fn start(
     };
     let token = match claim {
         Claim::Won(token) => token,
-        Claim::Duplicate { claim_id, run_id } => {
-            let reason = match &run_id {
-                Some(run) => format!("this alert already started run {run} on the device"),
-                None => "another delivery of this alert is starting its run".to_owned(),
-            };
-            return (DeliveryOutcome::Duplicate, reason, Some(claim_id), run_id);
-        }
-        Claim::Suppressed { claim_id, run_id } => {
-            let period = rule
-                .cooldown
-                .map(fleetlr_playbook::format_duration)
-                .unwrap_or_default();
-            let reason = format!(
-                "rule `{}` already ran on this device within its cooldown of {period} (run {})",
-                rule.name,
-                run_id.as_deref().unwrap_or("being created")
-            );
-            return (DeliveryOutcome::Suppressed, reason, Some(claim_id), run_id);
-        }
+        Claim::Blocked(blocked) => return blocked_by(rule, blocked),
     };
     let mut request = run_request(hook, alert, decision, firing);
     request.alert_claim = Some(token);
@@ -341,6 +323,35 @@ async fn start(
     }
 }
 
+/// The outcome of a firing whose claim is a duplicate or suppressed: (outcome, reason, the
+/// claim that blocks it, its run).
+fn blocked_by(
+    rule: &Rule,
+    blocked: Blocked,
+) -> (DeliveryOutcome, String, Option<i64>, Option<String>) {
+    match blocked {
+        Blocked::Duplicate { claim_id, run_id } => {
+            let reason = match &run_id {
+                Some(run) => format!("this alert already started run {run} on the device"),
+                None => "another delivery of this alert is starting its run".to_owned(),
+            };
+            (DeliveryOutcome::Duplicate, reason, Some(claim_id), run_id)
+        }
+        Blocked::Suppressed { claim_id, run_id } => {
+            let period = rule
+                .cooldown
+                .map(fleetlr_playbook::format_duration)
+                .unwrap_or_default();
+            let reason = format!(
+                "rule `{}` already ran on this device within its cooldown of {period} (run {})",
+                rule.name,
+                run_id.as_deref().unwrap_or("being created")
+            );
+            (DeliveryOutcome::Suppressed, reason, Some(claim_id), run_id)
+        }
+    }
+}
+
 /// What a delivery of `payload` would do, without claiming or creating anything.
 pub(super) async fn dry_run(
     engine: &Engine,
@@ -361,25 +372,47 @@ pub(super) async fn dry_run(
     };
     let decisions = decide(engine, setup, hook, &alert).await;
     let ignored = decisions.is_empty().then(|| no_rule(hook));
-    let decisions = decisions
-        .iter()
-        .map(|decision| {
-            let (fires, reason, run) = match &decision.verdict {
-                Err(reason) => (false, reason.clone(), None),
-                Ok(firing) => {
-                    let request = run_request(hook, &alert, decision, firing);
-                    (true, String::new(), Some(planned(&request, decision)))
-                }
-            };
-            RuleDecision {
-                rule: decision.rule.name.clone(),
-                device: decision.device.id.clone(),
-                fires,
-                reason,
-                run,
+    let mut rule_decisions = Vec::new();
+    for decision in &decisions {
+        let (fires, reason, run, history) = match &decision.verdict {
+            Err(reason) => (false, reason.clone(), None, None),
+            Ok(firing) => {
+                let request = run_request(hook, &alert, decision, firing);
+                let key = AlertKey {
+                    hook: &hook.name,
+                    alert_id: &alert.id,
+                    device_id: &decision.device.id,
+                    rule: &decision.rule.name,
+                };
+                let history = match engine
+                    .store()
+                    .peek_alert_claim(&key, decision.rule.cooldown)
+                    .await
+                {
+                    Ok(None) => None,
+                    Ok(Some(blocked)) => {
+                        let (outcome, reason, _, _) = blocked_by(decision.rule, blocked);
+                        Some(format!("{}: {reason}", outcome.as_str()))
+                    }
+                    Err(err) => Some(format!("the delivery history could not be read: {err}")),
+                };
+                (
+                    true,
+                    String::new(),
+                    Some(planned(&request, decision)),
+                    history,
+                )
             }
-        })
-        .collect();
+        };
+        rule_decisions.push(RuleDecision {
+            rule: decision.rule.name.clone(),
+            device: decision.device.id.clone(),
+            fires,
+            reason,
+            run,
+            history,
+        });
+    }
     HookTest {
         hook: hook.name.clone(),
         alert: Some(TestedAlert {
@@ -388,7 +421,7 @@ pub(super) async fn dry_run(
             devices: alert.devices.iter().map(|d| d.id.clone()).collect(),
         }),
         ignored,
-        decisions,
+        decisions: rule_decisions,
     }
 }
 
