@@ -227,6 +227,13 @@ impl Mapping {
     }
 }
 
+/// Adds a device unless the alert already names it (the first mention wins).
+fn add_device(devices: &mut Vec<AlertDevice>, id: String, fields: BTreeMap<String, String>) {
+    if !devices.iter().any(|d| d.id == id) {
+        devices.push(AlertDevice { id, fields });
+    }
+}
+
 fn as_text(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,
@@ -390,9 +397,6 @@ fn graph(payload: &Value) -> Result<Alert, String> {
         let Some(device_id) = text_at(device, "mdeDeviceId") else {
             continue;
         };
-        if devices.iter().any(|d| d.id == device_id) {
-            continue;
-        }
         let mut device_fields = BTreeMap::new();
         copy(
             &mut device_fields,
@@ -423,10 +427,7 @@ fn graph(payload: &Value) -> Result<Alert, String> {
                 "sha256",
             );
         }
-        devices.push(AlertDevice {
-            id: device_id,
-            fields: device_fields,
-        });
+        add_device(&mut devices, device_id, device_fields);
     }
     Ok(Alert {
         id,
@@ -518,17 +519,11 @@ fn sentinel(payload: &Value) -> Result<Alert, String> {
         else {
             continue;
         };
-        if devices.iter().any(|d| d.id == device_id) {
-            continue;
-        }
         let mut device_fields = evidence.clone();
         if let Some(fqdn) = fqdn {
             device_fields.insert("device_name".into(), fqdn);
         }
-        devices.push(AlertDevice {
-            id: device_id,
-            fields: device_fields,
-        });
+        add_device(&mut devices, device_id, device_fields);
     }
     Ok(Alert {
         id,
@@ -553,12 +548,7 @@ fn generic(payload: &Value, alert_id: &Pointer, device_id: &Pointer) -> Result<A
     };
     let mut devices: Vec<AlertDevice> = Vec::new();
     for id in ids {
-        if !devices.iter().any(|d| d.id == id) {
-            devices.push(AlertDevice {
-                id,
-                fields: BTreeMap::new(),
-            });
-        }
+        add_device(&mut devices, id, BTreeMap::new());
     }
     if devices.is_empty() {
         return Err(format!(
