@@ -19,6 +19,8 @@ pub mod outcome;
 pub mod pacer;
 pub mod playbooks;
 pub mod reconcile;
+mod schedule_control;
+pub mod schedules;
 pub mod slots;
 pub mod targets;
 mod worker;
@@ -38,6 +40,7 @@ pub use control::{ControlError, PlaybookRef, RunRequest, TargetSpec, Trigger};
 pub use fleetlr_store::Priority;
 pub use limits::Limits;
 pub use playbooks::PlaybookDir;
+pub use schedule_control::{ScheduleError, ScheduleStatus};
 
 use worker::{Tenant, Worker};
 
@@ -70,6 +73,8 @@ struct Inner {
     stop: CancellationToken,
     grace: Arc<Mutex<Duration>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Tells the schedule loop that schedules were added, removed, paused or resumed.
+    schedules_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -115,6 +120,7 @@ impl Engine {
                 stop,
                 grace,
                 workers: Mutex::new(workers),
+                schedules_changed: Arc::default(),
             }),
         }
     }
@@ -149,6 +155,16 @@ impl Engine {
     /// the run. Once this returns the run is durable and will be driven to the end.
     #[tracing::instrument(name = "create_run", skip_all, fields(started_by = %request.started_by))]
     pub async fn create_run(&self, request: RunRequest) -> Result<String, ControlError> {
+        self.create(request, None).await
+    }
+
+    /// [`Engine::create_run`]; with `firing`, the run of that schedule's fire time, stored
+    /// together with the record that the time fired (refused if it was already decided).
+    async fn create(
+        &self,
+        request: RunRequest,
+        firing: Option<(&str, chrono::DateTime<chrono::Utc>)>,
+    ) -> Result<String, ControlError> {
         let tenant_name = request
             .tenant
             .clone()
@@ -158,6 +174,119 @@ impl Engine {
             .tenants
             .get(&tenant_name)
             .ok_or_else(|| ControlError::UnknownTenant(tenant_name.clone()))?;
+        let CheckedRequest {
+            name,
+            source,
+            compiled,
+            catalogue,
+        } = self.check_request(&request)?;
+        let playbooks = &self.inner.playbooks;
+        let devices = targets::resolve(&tenant.client, &tenant.budget, &request.targets).await?;
+        let files: Vec<&str> = compiled
+            .library_files()
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        let local = playbooks
+            .library_files(&files)
+            .map_err(|err| ControlError::Library(format!("reading library files: {err}")))?;
+        let client = &tenant.client;
+        library_sync::sync_library(client, &tenant.budget, &local)
+            .await
+            .map_err(|err| ControlError::Library(err.to_string()))?;
+        let policy = &compiled.playbook.policy;
+        let priority = request.priority.unwrap_or(match policy.priority {
+            fleetlr_playbook::Priority::Response => Priority::Response,
+            fleetlr_playbook::Priority::Collection => Priority::Collection,
+        });
+        let expires_after = request.expires_after.unwrap_or(policy.expires_after);
+        let expires_at = chrono::Utc::now()
+            + chrono::TimeDelta::from_std(tenant.limits.wall(expires_after))
+                .unwrap_or(chrono::TimeDelta::MAX);
+        let used: BTreeMap<String, fleetlr_playbook::FileFacts> = catalogue
+            .files
+            .into_iter()
+            .filter(|(file, _)| files.contains(&file.as_str()))
+            .collect();
+        let new_run = NewRun {
+            tenant: tenant_name,
+            playbook_name: name,
+            playbook_sha256: playbooks::sha256_hex(source.as_bytes()),
+            playbook_source: source,
+            parameters: serde_json::to_value(&request.parameters).unwrap_or_default(),
+            started_by: request.started_by.clone(),
+            trigger_kind: match request.trigger {
+                Trigger::Cli => TriggerKind::Cli,
+                Trigger::Api => TriggerKind::Api,
+                Trigger::Webhook => TriggerKind::Webhook,
+                Trigger::Schedule => TriggerKind::Schedule,
+            },
+            trigger_ref: firing
+                .map(|(schedule, _)| schedule.to_owned())
+                .or_else(|| request.trigger_ref.clone()),
+            priority,
+            expires_at,
+            max_failure_percent: request.max_failure_percent.or(policy.max_failure_percent),
+            canary: request.canary.or(Some(policy.canary).filter(|n| *n > 0)),
+            library: playbooks::facts_to_json(&used),
+            alert: request
+                .alert
+                .as_ref()
+                .and_then(|alert| serde_json::to_value(alert).ok()),
+            target_spec: serde_json::json!({
+                "devices": request.targets.devices,
+                "tags": request.targets.tags,
+                "rbac_group_ids": request.targets.rbac_group_ids,
+                "filter": request.targets.filter,
+            }),
+            alert_claim: request.alert_claim,
+        };
+        let new_targets: Vec<NewTarget> = devices
+            .iter()
+            .map(|d| NewTarget {
+                device_id: d.id.clone(),
+                device_name: d.name.clone(),
+            })
+            .collect();
+        let store = &self.inner.store;
+        let id = match firing {
+            Some((schedule, slot)) => {
+                store
+                    .create_scheduled_run(schedule, slot, &new_run, &new_targets)
+                    .await?
+            }
+            None => store.create_run(&new_run, &new_targets).await?,
+        };
+        // Devices MDE already reports inactive wait in fleetlr's queue, not in a session slot.
+        let inactive: Vec<&str> = devices
+            .iter()
+            .filter(|d| !d.active)
+            .map(|d| d.id.as_str())
+            .collect();
+        if !inactive.is_empty() {
+            let retry_at = chrono::Utc::now()
+                + chrono::TimeDelta::from_std(tenant.limits.wall(tenant.limits.inactive_recheck))
+                    .unwrap_or(chrono::TimeDelta::MAX);
+            for target in store.targets(&id).await? {
+                if inactive.contains(&target.device_id.as_str()) {
+                    store
+                        .defer_target(
+                            target.id,
+                            TargetState::WaitingOffline,
+                            Some(retry_at),
+                            "MDE reports the device inactive",
+                        )
+                        .await?;
+                }
+            }
+        }
+        tenant.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Reads and compiles a request's playbook and binds its parameters: everything about a
+    /// request that can be checked without calling the API.
+    fn check_request(&self, request: &RunRequest) -> Result<CheckedRequest, ControlError> {
         let playbooks = &self.inner.playbooks;
         let (name, source) = match &request.playbook {
             PlaybookRef::Named(name) => {
@@ -216,98 +345,12 @@ impl Engine {
                 )));
             }
         }
-        let devices = targets::resolve(&tenant.client, &tenant.budget, &request.targets).await?;
-        let files: Vec<&str> = compiled
-            .library_files()
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect();
-        let local = playbooks
-            .library_files(&files)
-            .map_err(|err| ControlError::Library(format!("reading library files: {err}")))?;
-        let client = &tenant.client;
-        library_sync::sync_library(client, &tenant.budget, &local)
-            .await
-            .map_err(|err| ControlError::Library(err.to_string()))?;
-        let policy = &compiled.playbook.policy;
-        let priority = request.priority.unwrap_or(match policy.priority {
-            fleetlr_playbook::Priority::Response => Priority::Response,
-            fleetlr_playbook::Priority::Collection => Priority::Collection,
-        });
-        let expires_after = request.expires_after.unwrap_or(policy.expires_after);
-        let expires_at = chrono::Utc::now()
-            + chrono::TimeDelta::from_std(tenant.limits.wall(expires_after))
-                .unwrap_or(chrono::TimeDelta::MAX);
-        let used: BTreeMap<String, fleetlr_playbook::FileFacts> = catalogue
-            .files
-            .into_iter()
-            .filter(|(file, _)| files.contains(&file.as_str()))
-            .collect();
-        let new_run = NewRun {
-            tenant: tenant_name,
-            playbook_name: name,
-            playbook_sha256: playbooks::sha256_hex(source.as_bytes()),
-            playbook_source: source,
-            parameters: serde_json::to_value(&request.parameters).unwrap_or_default(),
-            started_by: request.started_by.clone(),
-            trigger_kind: match request.trigger {
-                Trigger::Cli => TriggerKind::Cli,
-                Trigger::Api => TriggerKind::Api,
-                Trigger::Webhook => TriggerKind::Webhook,
-                Trigger::Schedule => TriggerKind::Schedule,
-            },
-            trigger_ref: request.trigger_ref.clone(),
-            priority,
-            expires_at,
-            max_failure_percent: request.max_failure_percent.or(policy.max_failure_percent),
-            canary: request.canary.or(Some(policy.canary).filter(|n| *n > 0)),
-            library: playbooks::facts_to_json(&used),
-            alert: request
-                .alert
-                .as_ref()
-                .and_then(|alert| serde_json::to_value(alert).ok()),
-            target_spec: serde_json::json!({
-                "devices": request.targets.devices,
-                "tags": request.targets.tags,
-                "rbac_group_ids": request.targets.rbac_group_ids,
-                "filter": request.targets.filter,
-            }),
-            alert_claim: request.alert_claim,
-        };
-        let new_targets: Vec<NewTarget> = devices
-            .iter()
-            .map(|d| NewTarget {
-                device_id: d.id.clone(),
-                device_name: d.name.clone(),
-            })
-            .collect();
-        let store = &self.inner.store;
-        let id = store.create_run(&new_run, &new_targets).await?;
-        // Devices MDE already reports inactive wait in fleetlr's queue, not in a session slot.
-        let inactive: Vec<&str> = devices
-            .iter()
-            .filter(|d| !d.active)
-            .map(|d| d.id.as_str())
-            .collect();
-        if !inactive.is_empty() {
-            let retry_at = chrono::Utc::now()
-                + chrono::TimeDelta::from_std(tenant.limits.wall(tenant.limits.inactive_recheck))
-                    .unwrap_or(chrono::TimeDelta::MAX);
-            for target in store.targets(&id).await? {
-                if inactive.contains(&target.device_id.as_str()) {
-                    store
-                        .defer_target(
-                            target.id,
-                            TargetState::WaitingOffline,
-                            Some(retry_at),
-                            "MDE reports the device inactive",
-                        )
-                        .await?;
-                }
-            }
-        }
-        tenant.wake.notify_one();
-        Ok(id)
+        Ok(CheckedRequest {
+            name,
+            source,
+            compiled,
+            catalogue,
+        })
     }
 
     /// The machine tags of one device (by id or computer name) in a tenant (`None`: the
@@ -425,6 +468,14 @@ impl Engine {
             tenant.wake.notify_one();
         }
     }
+}
+
+/// A request's playbook, compiled, with the catalogue it was compiled against.
+struct CheckedRequest {
+    name: String,
+    source: String,
+    compiled: fleetlr_playbook::CompiledPlaybook,
+    catalogue: fleetlr_playbook::Catalogue,
 }
 
 fn invalid(id: &str, state: RunState, action: &'static str) -> ControlError {

@@ -1,6 +1,7 @@
 //! fleetlr's durable state in SQLite (WAL): runs, their targets, the exactly-once submission
-//! ledger, per-command outcomes, the append-only event log, and the alert webhooks' dedup
-//! claims and delivery log. Migrations live in the top-level
+//! ledger, per-command outcomes, the append-only event log, the alert webhooks' dedup claims
+//! and delivery log, and cron schedules with the record of each fire time. Migrations live in
+//! the top-level
 //! `migrations/` and run when the store opens.
 //!
 //! This is the only crate that contains SQL or exposes sqlx; callers see plain types, so a
@@ -14,6 +15,7 @@ mod ledger;
 mod outcomes;
 mod runs;
 mod schedule;
+mod schedules;
 
 pub use access::{ApiToken, AuditEntry, Role};
 pub use alerts::{
@@ -27,6 +29,10 @@ pub use runs::{
     TriggerKind,
 };
 pub use schedule::CallEnd;
+pub use schedules::{
+    Firing, FiringOutcome, MissedPolicy, OverlapPolicy, Schedule, ScheduleDef, ScheduleSource,
+    SlotDecision,
+};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;

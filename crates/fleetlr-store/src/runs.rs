@@ -155,60 +155,8 @@ pub struct RunEvent {
 impl Store {
     /// Stores a run and all its targets in one transaction; once this returns, the run is durable.
     pub async fn create_run(&self, run: &NewRun, targets: &[NewTarget]) -> Result<String> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let at = now();
         let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO runs (id, tenant, playbook_name, playbook_sha256, playbook_source, parameters,
-                 started_by, trigger_kind, trigger_ref, priority, state, expires_at, max_failure_percent,
-                 canary, library, alert, target_spec, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(&run.tenant)
-        .bind(&run.playbook_name)
-        .bind(&run.playbook_sha256)
-        .bind(&run.playbook_source)
-        .bind(run.parameters.to_string())
-        .bind(&run.started_by)
-        .bind(run.trigger_kind.as_str())
-        .bind(&run.trigger_ref)
-        .bind(run.priority.as_str())
-        .bind(run.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-        .bind(run.max_failure_percent.map(i64::from))
-        .bind(run.canary.map(i64::from))
-        .bind(run.library.to_string())
-        .bind(run.alert.as_ref().map(|alert| alert.to_string()))
-        .bind(run.target_spec.to_string())
-        .bind(&at)
-        .bind(&at)
-        .execute(&mut *tx)
-        .await?;
-        for target in targets {
-            sqlx::query(
-                "INSERT INTO targets (run_id, device_id, device_name, state, created_at, updated_at)
-                 VALUES (?, ?, ?, 'pending', ?, ?)
-                 ON CONFLICT (run_id, device_id) DO NOTHING",
-            )
-            .bind(&id)
-            .bind(&target.device_id)
-            .bind(&target.device_name)
-            .bind(&at)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(token) = run.alert_claim {
-            crate::alerts::complete_claim(&mut tx, token, &id).await?;
-        }
-        append_event(
-            &mut tx,
-            &id,
-            None,
-            "run_created",
-            &serde_json::json!({"targets": targets.len()}),
-        )
-        .await?;
+        let id = insert_run(&mut tx, run, targets).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -296,6 +244,70 @@ impl Store {
         })
         .collect()
     }
+}
+
+/// Inserts a run and its targets (with its `run_created` event) inside the caller's transaction.
+pub(crate) async fn insert_run(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    run: &NewRun,
+    targets: &[NewTarget],
+) -> Result<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let at = now();
+    sqlx::query(
+        "INSERT INTO runs (id, tenant, playbook_name, playbook_sha256, playbook_source, parameters,
+             started_by, trigger_kind, trigger_ref, priority, state, expires_at, max_failure_percent,
+             canary, library, alert, target_spec, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&run.tenant)
+    .bind(&run.playbook_name)
+    .bind(&run.playbook_sha256)
+    .bind(&run.playbook_source)
+    .bind(run.parameters.to_string())
+    .bind(&run.started_by)
+    .bind(run.trigger_kind.as_str())
+    .bind(&run.trigger_ref)
+    .bind(run.priority.as_str())
+    .bind(run.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    .bind(run.max_failure_percent.map(i64::from))
+    .bind(run.canary.map(i64::from))
+    .bind(run.library.to_string())
+    .bind(run.alert.as_ref().map(|alert| alert.to_string()))
+    .bind(run.target_spec.to_string())
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut **tx)
+    .await?;
+    for target in targets {
+        sqlx::query(
+            "INSERT INTO targets (run_id, device_id, device_name, state, created_at, updated_at)
+             VALUES (?, ?, ?, 'pending', ?, ?)
+             ON CONFLICT (run_id, device_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&target.device_id)
+        .bind(&target.device_name)
+        .bind(&at)
+        .bind(&at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    // An alert-started run completes its dedup claim in the same transaction: the claim is
+    // `started` exactly when the run exists.
+    if let Some(token) = run.alert_claim {
+        crate::alerts::complete_claim(tx, token, &id).await?;
+    }
+    append_event(
+        tx,
+        &id,
+        None,
+        "run_created",
+        &serde_json::json!({"targets": targets.len()}),
+    )
+    .await?;
+    Ok(id)
 }
 
 pub(crate) async fn append_event(

@@ -480,3 +480,77 @@ async fn a_cooldown_suppresses_other_alerts_of_the_rule_on_the_device_and_names_
     assert_eq!(log[0].outcome, DeliveryOutcome::Suppressed);
     assert_eq!(log[0].run_id.as_deref(), Some(run.as_str()));
 }
+
+fn schedule_def(name: &str, cron: &str) -> ScheduleDef {
+    ScheduleDef {
+        name: name.into(),
+        cron: cron.into(),
+        timezone: "UTC".into(),
+        playbook: "triage".into(),
+        tenant: None,
+        targets: serde_json::json!({"tags": ["prod"]}),
+        parameters: serde_json::json!({}),
+        priority: None,
+        missed: MissedPolicy::Skip,
+        overlap: OverlapPolicy::Skip,
+    }
+}
+
+#[tokio::test]
+async fn configured_schedules_keep_their_state_across_starts_and_never_take_an_api_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let first = chrono::Utc::now() - chrono::TimeDelta::days(1);
+    let defs = [
+        schedule_def("nightly", "0 2 * * *"),
+        schedule_def("hourly", "0 * * * *"),
+    ];
+    store
+        .sync_config_schedules(&defs, first)
+        .await
+        .expect("synced");
+    store
+        .set_schedule_paused("hourly", true, first)
+        .await
+        .expect("paused");
+    // The next start: `nightly` changed its time, `hourly` left the file.
+    let later = chrono::Utc::now();
+    let defs = [schedule_def("nightly", "0 3 * * *")];
+    store
+        .sync_config_schedules(&defs, later)
+        .await
+        .expect("synced");
+    let all = store.schedules().await.expect("listed");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].def.cron, "0 3 * * *");
+    assert_eq!(all[0].source, ScheduleSource::Config);
+    assert_eq!(
+        all[0].cursor,
+        parse_stamp(&stamp(first)).expect("stamp"),
+        "the cursor is kept"
+    );
+    store
+        .add_schedule(&schedule_def("adhoc", "0 4 * * *"), "alice", later)
+        .await
+        .expect("added");
+    assert!(matches!(
+        store
+            .add_schedule(&schedule_def("adhoc", "0 5 * * *"), "bob", later)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let clash = [
+        schedule_def("nightly", "0 3 * * *"),
+        schedule_def("adhoc", "0 4 * * *"),
+    ];
+    let err = store
+        .sync_config_schedules(&clash, later)
+        .await
+        .expect_err("API name");
+    assert!(err.to_string().contains("added through the API"), "{err}");
+    store.remove_schedule("adhoc").await.expect("removed");
+    assert!(matches!(
+        store.remove_schedule("adhoc").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
