@@ -34,7 +34,7 @@ impl Drop for Daemon {
 
 /// A configuration with one real (not in-process) tenant: the test's simulator, trusted through
 /// its CA file, the secret coming from the environment as an operator would pass it.
-fn write_config(root: &Path, sim: &TestSim) -> PathBuf {
+pub(crate) fn write_config(root: &Path, sim: &TestSim) -> PathBuf {
     write_config_with(root, sim, "")
 }
 
@@ -134,7 +134,7 @@ impl Daemon {
         self.get_as(path, &self.token).await
     }
 
-    async fn get_as(&self, path: &str, token: &str) -> (u16, Value) {
+    pub(crate) async fn get_as(&self, path: &str, token: &str) -> (u16, Value) {
         let response = self
             .http
             .get(self.url(path))
@@ -150,7 +150,7 @@ impl Daemon {
         self.post_as(path, body, &self.token).await
     }
 
-    async fn post_as(&self, path: &str, body: &Value, token: &str) -> (u16, Value) {
+    pub(crate) async fn post_as(&self, path: &str, body: &Value, token: &str) -> (u16, Value) {
         let response = self
             .http
             .post(self.url(path))

@@ -5,5 +5,6 @@ mod daemon;
 mod engine;
 mod hooks;
 mod library_sync;
+mod schedules;
 mod simulator;
 mod web;

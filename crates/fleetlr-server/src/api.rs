@@ -298,4 +298,75 @@ pub struct AlertDeliveryView {
     pub reason: String,
     /// The run started, or the one that covered a duplicate or suppressed delivery.
     pub run_id: Option<String>,
+
+/// `POST /api/v1/schedules`: a playbook run at each fire time of a cron expression.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSchedule {
+    /// Letters, digits, `-`, `_` and `.`; runs name it in `trigger_ref`.
+    pub name: String,
+    /// Five fields: minute hour day-of-month month day-of-week, e.g. `0 2 * * *`.
+    pub cron: String,
+    /// IANA time zone the expression is read in (`Europe/Paris`); `UTC` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// A playbook from the daemon's playbook directory, by name.
+    pub playbook: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub targets: Targets,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// `response` or `collection`; the playbook's own when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// Fire times missed while the daemon was down: `run_once` (default: the latest fires
+    /// once at start-up) or `skip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed: Option<String>,
+    /// A fire time while the previous run is still open: `skip` (default) or `queue` (fire
+    /// when it ends; one waits at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<String>,
+}
+
+/// A schedule, its next fire time and what became of its latest one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleView {
+    pub name: String,
+    /// `config` (from the daemon's configuration file) or `api`.
+    pub source: String,
+    pub cron: String,
+    pub timezone: String,
+    pub playbook: String,
+    pub tenant: Option<String>,
+    #[schema(value_type = Object)]
+    pub targets: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub parameters: serde_json::Value,
+    pub priority: Option<String>,
+    pub missed: String,
+    pub overlap: String,
+    pub paused: bool,
+    /// The next fire time (UTC); none while paused.
+    pub next_fire_at: Option<String>,
+    /// A fire time waiting for the previous run to end.
+    pub queued_fire_time: Option<String>,
+    pub last_firing: Option<FiringView>,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What became of one fire time.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FiringView {
+    pub fire_time: String,
+    /// `fired`, `skipped_overlap`, `skipped_missed` or `failed`.
+    pub outcome: String,
+    pub run_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
 }

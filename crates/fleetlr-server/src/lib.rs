@@ -12,6 +12,7 @@ pub mod auth;
 mod error;
 pub mod hooks;
 mod runs;
+mod schedules;
 mod telemetry;
 mod web;
 
@@ -42,6 +43,11 @@ use runs::{
     __path_outcomes, __path_pause, __path_playbooks, __path_resume, __path_retry, __path_show_run,
     __path_targets, artifact, cancel, create_run, events, list_runs, outcomes, pause, playbooks,
     resume, retry, show_run, targets,
+};
+use schedules::{
+    __path_add_schedule, __path_list_schedules, __path_pause_schedule, __path_remove_schedule,
+    __path_resume_schedule, add_schedule, list_schedules, pause_schedule, remove_schedule,
+    resume_schedule,
 };
 use telemetry::{
     __path_healthz, __path_readyz, __path_render_metrics, healthz, readyz, render_metrics,
@@ -108,6 +114,10 @@ fn routes(engine: Engine) -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit_log))
         .routes(routes!(test_hook))
         .routes(routes!(list_alerts))
+        .routes(routes!(list_schedules, add_schedule))
+        .routes(routes!(remove_schedule))
+        .routes(routes!(pause_schedule))
+        .routes(routes!(resume_schedule))
         .routes(routes!(render_metrics))
         .route_layer(axum::middleware::from_fn_with_state(
             engine,
@@ -134,6 +144,7 @@ fn routes(engine: Engine) -> (Router<Engine>, utoipa::openapi::OpenApi) {
     modifiers(&BearerScheme),
     tags(
         (name = "runs", description = "start, read and control runs"),
+        (name = "schedules", description = "cron schedules and their next fire times"),
         (name = "access", description = "tokens and the audit log (admin)"),
         (name = "hooks", description = "alert webhooks, their dry run and delivery log"),
         (name = "health", description = "health and metrics")

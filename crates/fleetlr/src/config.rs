@@ -9,6 +9,7 @@
 
 mod hooks;
 mod interpolate;
+mod schedules;
 mod values;
 
 #[cfg(test)]
@@ -45,6 +46,8 @@ pub struct Config {
     hook_lines: Vec<Option<usize>>,
     rules: Vec<hooks::RuleFile>,
     rule_lines: Vec<Option<usize>>,
+    /// Playbooks run on cron expressions (`schedules:`).
+    pub schedules: Vec<fleetlr_store::ScheduleDef>,
 }
 
 /// One tenant as configured: a real one (Entra ID app credentials) or a simulated one.
@@ -88,6 +91,8 @@ struct ConfigFile {
     hooks: Vec<hooks::HookFile>,
     #[serde(default)]
     rules: Vec<hooks::RuleFile>,
+    #[serde(default)]
+    schedules: Vec<schedules::ScheduleFile>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -222,6 +227,11 @@ fn parse(
         hook_lines,
         rules: file.rules,
         rule_lines,
+        schedules: file
+            .schedules
+            .into_iter()
+            .map(schedules::ScheduleFile::into_def)
+            .collect(),
     })
 }
 
@@ -299,6 +309,12 @@ impl Config {
                 self.data_dir.display()
             ));
         }
+        let tenant_names: Vec<&str> = self.tenants.iter().map(|t| t.name.as_str()).collect();
+        problems.extend(schedules::problems(
+            &self.schedules,
+            &tenant_names,
+            &self.playbooks_dir,
+        ));
         for (i, tenant) in self.tenants.iter().enumerate() {
             let mut tenant_problems = tenant.problems();
             if let Some(first) = self.tenants[..i].iter().find(|t| t.name == tenant.name) {

@@ -10,6 +10,7 @@ mod config;
 mod hooks_cmd;
 mod logging;
 mod playbook_cmd;
+mod schedules_cmd;
 mod serve;
 mod sim;
 mod token_cmd;
@@ -41,6 +42,9 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// List, add, remove, pause and resume cron schedules on the daemon.
+    #[command(subcommand)]
+    Schedules(schedules_cmd::SchedulesCommand),
     /// Create, list and revoke API tokens (on the daemon's database).
     #[command(subcommand)]
     Token(token_cmd::TokenCommand),
@@ -68,6 +72,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::pro
         Command::Serve(args) => serve::run(&args),
         Command::Run(args) => client_cmd::run(&args),
         Command::Runs(command) => client_cmd::runs(&command),
+        Command::Schedules(command) => schedules_cmd::run(&command),
         Command::Token(command) => token_cmd::run(&command),
         Command::Hooks(command) => hooks_cmd::run(&command),
         Command::Artifacts(command) => client_cmd::artifacts(&command),

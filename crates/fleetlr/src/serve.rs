@@ -114,6 +114,11 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             artifacts_dir: config.data_dir.join("artifacts"),
         },
     );
+    engine
+        .configure_schedules(&config.schedules)
+        .await
+        .context("storing the configured schedules")?;
+    engine.start_schedules();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
