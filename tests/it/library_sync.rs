@@ -59,3 +59,57 @@ async fn syncing_uploads_once_and_again_only_what_changed() {
         3
     );
 }
+
+/// `fleetlr library sync|list --config FILE` against a tenant, as an operator runs it.
+fn library_cli(config: &std::path::Path, secret: &str, verb: &str) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_fleetlr-under-test"))
+        .args(["library", verb, "--config"])
+        .arg(config)
+        .env("E2E_CLIENT_SECRET", secret)
+        .output()
+        .expect("the CLI runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_commands_list_by_hash_and_sync_only_what_differs() {
+    let sim = start_sim(|a| a.devices = 1, "").await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = crate::daemon::write_config(root.path(), &sim);
+    let secret = sim.sim.client_secret();
+    let listed = library_cli(&config, secret, "list");
+    assert!(
+        listed.contains("triage.ps1") && listed.contains("not in the library"),
+        "{listed}"
+    );
+    let first = library_cli(&config, secret, "sync");
+    assert_eq!(
+        first,
+        "tenant lab: 3 uploaded (cleanup.ps1, contain.ps1, triage.ps1), 0 unchanged\n"
+    );
+    assert_eq!(
+        library_cli(&config, secret, "sync"),
+        "tenant lab: 0 uploaded, 3 unchanged\n"
+    );
+    std::fs::write(
+        root.path().join("playbooks/scripts/triage.ps1"),
+        "# triage, edited\n",
+    )
+    .expect("edited");
+    let listed = library_cli(&config, secret, "list");
+    let triage = listed
+        .lines()
+        .find(|l| l.starts_with("triage.ps1"))
+        .expect("triage listed");
+    assert!(triage.ends_with("differs (sync replaces it)"), "{listed}");
+    assert_eq!(
+        library_cli(&config, secret, "sync"),
+        "tenant lab: 1 uploaded (triage.ps1), 2 unchanged\n"
+    );
+    let stats = sim.stats().await;
+    assert_eq!(
+        stats["stats"]["endpoints"]["libraryfiles.upload"]["calls"],
+        4
+    );
+}

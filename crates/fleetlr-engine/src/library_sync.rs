@@ -27,16 +27,72 @@ pub struct SyncReport {
 pub fn files_to_upload<'a>(local: &'a [LocalFile], library: &[LibraryFile]) -> Vec<&'a LocalFile> {
     local
         .iter()
-        .filter(|file| {
-            !library.iter().any(|remote| {
-                remote.file_name == file.name
-                    && remote
-                        .sha256
-                        .as_deref()
-                        .is_some_and(|sha| sha.eq_ignore_ascii_case(&file.sha256))
-            })
-        })
+        .filter(|file| !library.iter().any(|remote| holds(remote, file)))
         .collect()
+}
+
+/// Whether the library entry is `file`, content and all.
+fn holds(remote: &LibraryFile, file: &LocalFile) -> bool {
+    remote.file_name == file.name
+        && remote
+            .sha256
+            .as_deref()
+            .is_some_and(|sha| sha.eq_ignore_ascii_case(&file.sha256))
+}
+
+/// How one name compares between fleetlr's scripts and the library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// Same name, same SHA-256.
+    Same,
+    /// Same name, other content (or the library shows no hash): a sync replaces it.
+    Differs,
+    /// Only fleetlr has it: a sync uploads it.
+    NotInLibrary,
+    /// Only the library has it (someone else's, or a removed script): left alone.
+    NotLocal,
+}
+
+/// One name of either side, with both hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibraryEntry {
+    pub name: String,
+    pub local_sha256: Option<String>,
+    pub library_sha256: Option<String>,
+    pub comparison: Comparison,
+}
+
+/// Every name of `local` and `library`, sorted, compared by SHA-256.
+pub fn compare(local: &[LocalFile], library: &[LibraryFile]) -> Vec<LibraryEntry> {
+    let mut entries: Vec<LibraryEntry> = local
+        .iter()
+        .map(|file| {
+            let remote = library.iter().find(|r| r.file_name == file.name);
+            LibraryEntry {
+                name: file.name.clone(),
+                local_sha256: Some(file.sha256.clone()),
+                library_sha256: remote.and_then(|r| r.sha256.clone()),
+                comparison: match remote {
+                    None => Comparison::NotInLibrary,
+                    Some(remote) if holds(remote, file) => Comparison::Same,
+                    Some(_) => Comparison::Differs,
+                },
+            }
+        })
+        .collect();
+    entries.extend(
+        library
+            .iter()
+            .filter(|remote| !local.iter().any(|file| file.name == remote.file_name))
+            .map(|remote| LibraryEntry {
+                name: remote.file_name.clone(),
+                local_sha256: None,
+                library_sha256: remote.sha256.clone(),
+                comparison: Comparison::NotLocal,
+            }),
+    );
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries
 }
 
 /// Uploads what differs (replacing an older version of the same name) and reports what it did.
@@ -111,6 +167,34 @@ mod tests {
             .map(|f| f.name.as_str())
             .collect();
         assert_eq!(names, ["changed.ps1", "new.ps1"]);
+    }
+
+    #[test]
+    fn every_name_of_both_sides_is_compared() {
+        let files = [
+            local("same.ps1", "ab"),
+            local("changed.ps1", "cd"),
+            local("new.ps1", "ef"),
+        ];
+        let library = [
+            remote("same.ps1", Some("AB")),
+            remote("changed.ps1", Some("00")),
+            remote("theirs.ps1", Some("11")),
+        ];
+        let entries = compare(&files, &library);
+        let compared: Vec<(&str, Comparison)> = entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.comparison))
+            .collect();
+        assert_eq!(
+            compared,
+            [
+                ("changed.ps1", Comparison::Differs),
+                ("new.ps1", Comparison::NotInLibrary),
+                ("same.ps1", Comparison::Same),
+                ("theirs.ps1", Comparison::NotLocal),
+            ]
+        );
     }
 
     #[test]

@@ -8,11 +8,13 @@ use clap::{Parser, Subcommand};
 mod client_cmd;
 mod config;
 mod hooks_cmd;
+mod library_cmd;
 mod logging;
 mod playbook_cmd;
 mod schedules_cmd;
 mod serve;
 mod sim;
+mod tenants;
 mod token_cmd;
 
 #[derive(Debug, Parser)]
@@ -45,6 +47,9 @@ enum Command {
     /// List, add, remove, pause and resume cron schedules on the daemon.
     #[command(subcommand)]
     Schedules(schedules_cmd::SchedulesCommand),
+    /// Compare the tenants' live response libraries with the playbooks' scripts, or sync them.
+    #[command(subcommand)]
+    Library(library_cmd::LibraryCommand),
     /// Create, list and revoke API tokens (on the daemon's database).
     #[command(subcommand)]
     Token(token_cmd::TokenCommand),
@@ -73,6 +78,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::pro
         Command::Run(args) => client_cmd::run(&args),
         Command::Runs(command) => client_cmd::runs(&command),
         Command::Schedules(command) => schedules_cmd::run(&command),
+        Command::Library(command) => library_cmd::run(&command),
         Command::Token(command) => token_cmd::run(&command),
         Command::Hooks(command) => hooks_cmd::run(&command),
         Command::Artifacts(command) => client_cmd::artifacts(&command),

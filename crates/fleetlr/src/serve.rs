@@ -7,11 +7,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use fleetlr_defender::DefenderClient;
 use fleetlr_engine::{Engine, EngineSetup, PlaybookDir, TenantSetup};
 use fleetlr_store::Store;
 
-use crate::config::{self, Config, TenantKind};
+use crate::config::{self, Config};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -65,38 +64,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let mut simulators = Vec::new();
     let mut tenants = Vec::new();
     for tenant in &config.tenants {
-        let client = match tenant.kind()? {
-            TenantKind::Real(client_config) => DefenderClient::new(client_config)
-                .with_context(|| format!("tenant `{}`: building the API client", tenant.name))?,
-            TenantKind::Simulated(sim) => {
-                let (sim_args, scenario) = *sim;
-                let tls = fleetlr_sim::TlsMaterial::load_or_generate(&sim_args.tls_dir)
-                    .with_context(|| {
-                        format!("tenant `{}`: preparing simulator TLS", tenant.name)
-                    })?;
-                let sim = fleetlr_sim::spawn(sim_args, scenario, &tls)
-                    .await
-                    .with_context(|| format!("tenant `{}`: starting the simulator", tenant.name))?;
-                tracing::info!(tenant = %tenant.name, url = %sim.base_url(), devices = sim.devices().len(), "simulated tenant started");
-                let client = DefenderClient::new(fleetlr_defender::ClientConfig {
-                    extra_ca_pem: Some(sim.ca_pem().to_owned()),
-                    ..fleetlr_defender::ClientConfig::new(
-                        fleetlr_defender::Cloud::Custom {
-                            api_base: sim.base_url(),
-                            authority_host: sim.base_url(),
-                        },
-                        sim.tenant_id(),
-                        sim.client_id(),
-                        fleetlr_defender::Credential::ClientSecret(
-                            sim.client_secret().to_owned().into(),
-                        ),
-                    )
-                })
-                .with_context(|| format!("tenant `{}`: building the API client", tenant.name))?;
-                simulators.push(sim);
-                client
-            }
-        };
+        let (client, simulator) = crate::tenants::connect(tenant).await?;
+        simulators.extend(simulator);
         tenants.push(TenantSetup {
             name: tenant.name.clone(),
             client,
