@@ -2,6 +2,7 @@
 
 mod client;
 mod daemon;
+mod doctor;
 mod engine;
 mod hooks;
 mod library_sync;

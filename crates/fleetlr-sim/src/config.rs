@@ -48,6 +48,10 @@ pub struct SimArgs {
     /// Lifetime of issued access tokens, in wall-clock time (Entra ID issues one hour).
     #[arg(long, default_value = "3599s", value_parser = parse_duration)]
     pub token_lifetime: Duration,
+    /// How far the service's clock is ahead of this host's, in seconds (negative: behind), as
+    /// every answer's `Date` header shows it: for testing clock checks.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub clock_skew_secs: i64,
     /// Whether 429 responses carry `Retry-After` (documented, but clients fall back when absent).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub send_retry_after: bool,

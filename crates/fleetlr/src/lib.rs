@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod client_cmd;
 mod config;
 mod hooks_cmd;
+mod doctor;
 mod library_cmd;
 mod logging;
 mod playbook_cmd;
@@ -50,6 +51,8 @@ enum Command {
     /// Compare the tenants' live response libraries with the playbooks' scripts, or sync them.
     #[command(subcommand)]
     Library(library_cmd::LibraryCommand),
+    /// Check each tenant (token, permissions, library, clock) and the storage; say what to fix.
+    Doctor(doctor::DoctorArgs),
     /// Create, list and revoke API tokens (on the daemon's database).
     #[command(subcommand)]
     Token(token_cmd::TokenCommand),
@@ -79,6 +82,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::pro
         Command::Runs(command) => client_cmd::runs(&command),
         Command::Schedules(command) => schedules_cmd::run(&command),
         Command::Library(command) => library_cmd::run(&command),
+        Command::Doctor(args) => doctor::run(&args),
         Command::Token(command) => token_cmd::run(&command),
         Command::Hooks(command) => hooks_cmd::run(&command),
         Command::Artifacts(command) => client_cmd::artifacts(&command),

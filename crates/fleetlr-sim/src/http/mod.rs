@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), gateway))
+        .layer(middleware::map_response_with_state(state.clone(), dated))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
         .with_state(state)
 }
@@ -137,6 +138,18 @@ fn required_roles(endpoint: &str) -> &'static [&'static str] {
         "libraryfiles.list" | "libraryfiles.upload" | "libraryfiles.delete" => &["Library.Manage"],
         _ => &["Machine.Read.All", "Machine.ReadWrite.All"],
     }
+}
+
+/// The service dates every answer by its own clock (hyper would use this host's), which
+/// `--clock-skew-secs` sets apart.
+async fn dated(State(state): State<AppState>, mut response: Response) -> Response {
+    let skew = state.world().args.clock_skew_secs;
+    let date = chrono::Utc::now() + chrono::TimeDelta::seconds(skew);
+    if let Ok(value) = HeaderValue::from_str(&date.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+    {
+        response.headers_mut().insert(header::DATE, value);
+    }
+    response
 }
 
 /// Runs before every handler: injected faults, authentication, permissions and rate budgets;

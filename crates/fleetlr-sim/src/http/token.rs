@@ -73,11 +73,7 @@ pub async fn issue(
         );
     }
     let lifetime = world.args.token_lifetime;
-    let access_token = format!(
-        "sim.{}.{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let access_token = access_token(&tenant, &client_id, &app_entry.roles, lifetime);
     world
         .tokens
         .retain(|_, token| token.expires > tokio::time::Instant::now());
@@ -95,6 +91,44 @@ pub async fn issue(
         "access_token": access_token,
     }))
     .into_response()
+}
+
+/// An access token shaped as Entra ID issues them: a JWT whose payload carries the tenant, the
+/// app and the application permissions granted to it (`roles`), which clients may read. Its
+/// signature is random bytes: the simulator recognises its tokens by their whole text, and no
+/// client is meant to verify the signature of a token issued for an API.
+fn access_token(
+    tenant: &str,
+    client_id: &str,
+    roles: &[String],
+    lifetime: std::time::Duration,
+) -> String {
+    use base64::Engine as _;
+    let encode = |value: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+    };
+    let issued = chrono::Utc::now().timestamp();
+    let expires = issued + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2);
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256"});
+    let payload = serde_json::json!({
+        "aud": "https://api.securitycenter.microsoft.com",
+        "iss": format!("https://sts.windows.net/{tenant}/"),
+        "iat": issued,
+        "nbf": issued,
+        "exp": expires,
+        "appid": client_id,
+        "idtyp": "app",
+        "tid": tenant,
+        "roles": roles,
+    });
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        [
+            uuid::Uuid::new_v4().as_bytes().as_slice(),
+            uuid::Uuid::new_v4().as_bytes(),
+        ]
+        .concat(),
+    );
+    format!("{}.{}.{signature}", encode(&header), encode(&payload))
 }
 
 /// Entra ID's error shape: `error`, `error_description` with an AADSTS code, and trace ids.
