@@ -3,7 +3,8 @@
 //! slots (with a reserve for response runs), serves response runs first and runs of one priority
 //! in turn, keeps offline devices in its own queue, polls in batches, captures results, and
 //! resumes exactly where SQLite says after a crash. `Engine` is the handle callers use to
-//! start and control runs.
+//! start and control runs; it also fires cron schedules (`schedules`) and prunes old runs
+//! (`retention`).
 //!
 //! It decides *when* and *what*; it never formats HTTP itself (that is `fleetlr-defender`) and
 //! never writes SQL (that is `fleetlr-store`).
@@ -19,6 +20,7 @@ pub mod outcome;
 pub mod pacer;
 pub mod playbooks;
 pub mod reconcile;
+pub mod retention;
 mod schedule_control;
 pub mod schedules;
 pub mod slots;

@@ -13,6 +13,7 @@ mod alerts;
 mod error;
 mod ledger;
 mod outcomes;
+mod retention;
 mod runs;
 mod schedule;
 mod schedules;

@@ -48,6 +48,24 @@ pub struct Config {
     rule_lines: Vec<Option<usize>>,
     /// Playbooks run on cron expressions (`schedules:`).
     pub schedules: Vec<fleetlr_store::ScheduleDef>,
+    /// How long ended runs are kept (`retention:`); forever when absent.
+    pub retention: Option<Retention>,
+}
+
+/// `retention:` ended runs (records and collected files) older than `keep_runs_for` are
+/// removed every `prune_every` by the daemon, or by `fleetlr prune`.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub keep_runs_for: Duration,
+    pub prune_every: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionFile {
+    keep_runs_for: Period,
+    #[serde(default)]
+    prune_every: Option<Period>,
 }
 
 /// One tenant as configured: a real one (Entra ID app credentials) or a simulated one.
@@ -93,6 +111,8 @@ struct ConfigFile {
     rules: Vec<hooks::RuleFile>,
     #[serde(default)]
     schedules: Vec<schedules::ScheduleFile>,
+    #[serde(default)]
+    retention: Option<RetentionFile>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -232,6 +252,10 @@ fn parse(
             .into_iter()
             .map(schedules::ScheduleFile::into_def)
             .collect(),
+        retention: file.retention.map(|r| Retention {
+            keep_runs_for: r.keep_runs_for.0,
+            prune_every: r.prune_every.map_or(Duration::from_secs(86_400), |p| p.0),
+        }),
     })
 }
 
@@ -308,6 +332,18 @@ impl Config {
                 "`data_dir` {} is not a directory: point `data_dir` at a directory (it is created when missing)",
                 self.data_dir.display()
             ));
+        }
+        if let Some(retention) = &self.retention {
+            for (key, value) in [
+                ("keep_runs_for", retention.keep_runs_for),
+                ("prune_every", retention.prune_every),
+            ] {
+                if value.is_zero() {
+                    problems.push(format!(
+                        "`retention.{key}` is 0s: give a period longer than zero (e.g. 90d, 1d), or leave `retention` out to keep every run"
+                    ));
+                }
+            }
         }
         let tenant_names: Vec<&str> = self.tenants.iter().map(|t| t.name.as_str()).collect();
         problems.extend(schedules::problems(

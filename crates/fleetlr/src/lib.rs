@@ -12,6 +12,7 @@ mod doctor;
 mod library_cmd;
 mod logging;
 mod playbook_cmd;
+mod prune_cmd;
 mod schedules_cmd;
 mod serve;
 mod sim;
@@ -53,6 +54,8 @@ enum Command {
     Library(library_cmd::LibraryCommand),
     /// Check each tenant (token, permissions, library, clock) and the storage; say what to fix.
     Doctor(doctor::DoctorArgs),
+    /// Remove runs (records and collected files) that ended longer ago than a period.
+    Prune(prune_cmd::PruneArgs),
     /// Create, list and revoke API tokens (on the daemon's database).
     #[command(subcommand)]
     Token(token_cmd::TokenCommand),
@@ -83,6 +86,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::pro
         Command::Schedules(command) => schedules_cmd::run(&command),
         Command::Library(command) => library_cmd::run(&command),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Prune(args) => prune_cmd::run(&args),
         Command::Token(command) => token_cmd::run(&command),
         Command::Hooks(command) => hooks_cmd::run(&command),
         Command::Artifacts(command) => client_cmd::artifacts(&command),

@@ -88,6 +88,9 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .context("storing the configured schedules")?;
     engine.start_schedules();
+    if let Some(retention) = config.retention {
+        engine.start_retention(retention.keep_runs_for, retention.prune_every);
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

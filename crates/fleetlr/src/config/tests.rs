@@ -68,7 +68,7 @@ fn the_parser_refuses_with_file_line_column_and_key() {
     let cases: &[(&str, &str)] = &[
         (
             "tenants: []\nlisten_addr: 1\n",
-            "fleetlr.yaml:2:1: unknown field `listen_addr`, expected one of `listen`, `data_dir`, `playbooks_dir`, `shutdown_grace`, `max_library_file_bytes`, `tenants`, `hooks`, `rules`, `schedules`",
+            "fleetlr.yaml:2:1: unknown field `listen_addr`, expected one of `listen`, `data_dir`, `playbooks_dir`, `shutdown_grace`, `max_library_file_bytes`, `tenants`, `hooks`, `rules`, `schedules`, `retention`",
         ),
         (
             "listen: localhost:8080\n",
