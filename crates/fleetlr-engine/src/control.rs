@@ -40,6 +40,15 @@ pub enum Trigger {
     Schedule,
 }
 
+/// A parameter value as playbooks take it: text as written, numbers and booleans as their
+/// JSON text (`7`, `true`).
+pub fn parameter_text(value: serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
 /// Which playbook: one from the configured playbook directory, or YAML sent with the request.
 #[derive(Debug, Clone)]
 pub enum PlaybookRef {

@@ -38,7 +38,7 @@ use fleetlr_store::{NewRun, NewTarget, RunState, Store, TargetState, TriggerKind
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use control::{ControlError, PlaybookRef, RunRequest, TargetSpec, Trigger};
+pub use control::{ControlError, PlaybookRef, RunRequest, TargetSpec, Trigger, parameter_text};
 pub use fleetlr_store::Priority;
 pub use limits::Limits;
 pub use playbooks::PlaybookDir;

@@ -214,10 +214,7 @@ fn run_request(def: &ScheduleDef) -> RunRequest {
         .as_object()
         .map(|map| {
             map.iter()
-                .map(|(k, v)| {
-                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                    (k.clone(), text)
-                })
+                .map(|(k, v)| (k.clone(), crate::parameter_text(v.clone())))
                 .collect()
         })
         .unwrap_or_default();

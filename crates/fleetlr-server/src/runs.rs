@@ -108,13 +108,7 @@ pub(crate) fn run_request(body: CreateRun, caller: &Caller) -> Answer<RunRequest
     let parameters = body
         .parameters
         .into_iter()
-        .map(|(name, value)| {
-            let text = match value {
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
-            };
-            (name, text)
-        })
+        .map(|(name, value)| (name, fleetlr_engine::parameter_text(value)))
         .collect();
     Ok(RunRequest {
         tenant: body.tenant,

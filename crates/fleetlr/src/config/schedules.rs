@@ -75,13 +75,7 @@ impl ScheduleFile {
         let parameters: BTreeMap<String, String> = self
             .parameters
             .into_iter()
-            .map(|(name, value)| {
-                let text = match value {
-                    serde_json::Value::String(text) => text,
-                    other => other.to_string(),
-                };
-                (name, text)
-            })
+            .map(|(name, value)| (name, fleetlr_engine::parameter_text(value)))
             .collect();
         ScheduleDef {
             name: self.name,
