@@ -118,6 +118,7 @@ mod tests {
             library: serde_json::json!({}),
             alert: None,
             target_spec: serde_json::json!({}),
+            alert_claim: None,
         }
     }
 

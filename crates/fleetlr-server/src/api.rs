@@ -298,6 +298,7 @@ pub struct AlertDeliveryView {
     pub reason: String,
     /// The run started, or the one that covered a duplicate or suppressed delivery.
     pub run_id: Option<String>,
+}
 
 /// `POST /api/v1/schedules`: a playbook run at each fire time of a cron expression.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]

@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 
 mod client_cmd;
 mod config;
-mod hooks_cmd;
 mod doctor;
+mod hooks_cmd;
 mod library_cmd;
 mod logging;
 mod playbook_cmd;

@@ -387,6 +387,7 @@ impl Firer for RecordingFirer {
             library: serde_json::json!({}),
             alert: None,
             target_spec: serde_json::json!({}),
+            alert_claim: None,
         };
         let id = self
             .store
