@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::sim::Sim;
 
+/// The alert webhook's bearer secret (the harness is its only sender).
+pub const HOOK_SECRET: &str = "bench-hook-secret-0123456789";
+
 pub struct Daemon {
     child: Child,
     base: String,
@@ -33,6 +36,7 @@ pub fn prepare(
     sim: &Sim,
     playbooks: &[(&str, &str)],
     scripts: &[String],
+    extra: &str,
 ) -> anyhow::Result<PathBuf> {
     let dir = root.join("playbooks");
     std::fs::create_dir_all(dir.join("scripts"))?;
@@ -56,7 +60,7 @@ tenants:
     cloud: {{custom: {{api_base: "{base}", authority_host: "{base}"}}}}
     ca_file: ca.pem
     limits: {{time_scale: {speedup}}}
-"#,
+{extra}"#,
         tenant = sim.handle.tenant_id(),
         client = sim.handle.client_id(),
         base = sim.handle.base_url(),
@@ -74,6 +78,7 @@ impl Daemon {
             .args(["serve", "--config"])
             .arg(config)
             .env("FLEETLR_BENCH_SECRET", secret)
+            .env("FLEETLR_BENCH_HOOK_SECRET", HOOK_SECRET)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -154,6 +159,24 @@ impl Daemon {
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         anyhow::ensure!(status.is_success(), "POST {path}: {status} {answer}");
+        Ok(answer)
+    }
+
+    /// Delivers an alert to `POST /hooks/{hook}` with the hook's bearer secret.
+    pub async fn deliver(&self, hook: &str, alert: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}/hooks/{hook}", self.base))
+            .bearer_auth(HOOK_SECRET)
+            .json(alert)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        anyhow::ensure!(
+            status.as_u16() == 202,
+            "POST /hooks/{hook}: {status} {answer}"
+        );
         Ok(answer)
     }
 

@@ -88,6 +88,16 @@ impl Plan {
         })
     }
 
+    /// An alert webhook and a rule starting the response playbook, for alerts scenarios.
+    fn hook_config(&self) -> String {
+        match &self.response {
+            Some((name, _)) => format!(
+                "hooks:\n  - name: bench\n    format: generic\n    credential: {{bearer: ${{FLEETLR_BENCH_HOOK_SECRET}}}}\n    alert_id: /id\n    device_id: /device\nrules:\n  - name: respond\n    hooks: [bench]\n    playbook: {name}\n"
+            ),
+            None => String::new(),
+        }
+    }
+
     fn playbooks(&self) -> Vec<(&str, &str)> {
         let mut all = vec![(self.name.as_str(), self.yaml.as_str())];
         if let Some((name, yaml)) = &self.response {
@@ -108,7 +118,13 @@ impl Setup {
     async fn start(scenario: &Scenario, plan: &Plan, exe: &Path) -> anyhow::Result<Self> {
         let sim = Sim::start(scenario).await?;
         let root = tempfile::tempdir()?;
-        let config = daemon::prepare(root.path(), &sim, &plan.playbooks(), &plan.scripts)?;
+        let config = daemon::prepare(
+            root.path(),
+            &sim,
+            &plan.playbooks(),
+            &plan.scripts,
+            &plan.hook_config(),
+        )?;
         let daemon = Daemon::start(exe, &config, sim.handle.client_secret()).await?;
         Ok(Self {
             sim,
@@ -491,10 +507,10 @@ async fn alerts_under_load(
     (collection_devices, alerts, every): (usize, usize, Duration),
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let (response, _) = plan
-        .response
-        .as_ref()
-        .context("an alerts scenario names its response playbook")?;
+    anyhow::ensure!(
+        plan.response.is_some(),
+        "an alerts scenario names its response playbook"
+    );
     let setup = Setup::start(scenario, plan, exe).await?;
     let devices = bench_devices(&setup.sim).await?;
     anyhow::ensure!(
@@ -508,12 +524,22 @@ async fn alerts_under_load(
         .start_run(&plan.name, json!({"devices": collected}), "collection")
         .await?;
     let mut sent: Vec<(String, DateTime<Utc>)> = Vec::new();
-    for device in alerted.iter().take(alerts) {
+    for (n, device) in alerted.iter().take(alerts).enumerate() {
         tokio::time::sleep(setup.sim.wall(every)).await;
         let at = Instant::now();
-        setup
-            .start_run(response, json!({"devices": [device]}), "response")
+        let answer = setup
+            .daemon
+            .deliver(
+                "bench",
+                &json!({"id": format!("alert-{n}"), "device": device}),
+            )
             .await?;
+        anyhow::ensure!(
+            answer["runs"]
+                .as_array()
+                .is_some_and(|runs| runs.len() == 1),
+            "the alert started one run: {answer}"
+        );
         sent.push((device.clone(), clock.sim_at(at)));
     }
     // Wait until every alerted device has its action at the simulator.
@@ -573,7 +599,7 @@ async fn alerts_under_load(
         .post(&format!("/api/v1/runs/{collection}/cancel"), &json!({}))
         .await?;
     report.notes.push(format!(
-        "Alerts start response runs through the REST API (`priority: response`), one every {} simulated, each on a device outside the collection; latency is from the request to the action's creation at the simulator.",
+        "Alerts are delivered to an alert webhook (`POST /hooks/bench`, a generic hook with a rule starting the response playbook), one every {} simulated, each on a device outside the collection; latency is from the delivery to the action's creation at the simulator.",
         fleetlr_playbook::format_duration(every)
     ));
     Ok(())

@@ -1,10 +1,14 @@
-//! The budget of every endpoint other than `runliveresponse` (machines, machine actions,
-//! result links, cancel, library): 100 calls a minute and 1,500 an hour. fleetlr spends it at an
-//! even rate that fits the hourly limit, with a small burst that fits the minute limit, and
-//! retries calls that meet someone else's 429 or a transient failure.
+//! The budgets of the endpoints other than `runliveresponse` (machines, machine actions, result
+//! links, cancel, library): each API documents its own 100 calls a minute and 1,500 an hour
+//! (per app and tenant), so each endpoint gets its own budget and polling never waits behind
+//! result-link fetches. fleetlr spends each at an even rate that fits the hourly limit, with a
+//! small burst that fits the minute limit, and retries calls that meet someone else's 429 or a
+//! transient failure.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fleetlr_defender::Error;
@@ -17,8 +21,12 @@ use crate::pacer::{TokioClock, TokioInstant};
 /// Attempts of one call before its error is handed to the caller.
 const ATTEMPTS: u32 = 6;
 
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>;
+
 pub struct ApiBudget {
-    limiter: RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>,
+    quota: Quota,
+    /// One limiter per endpoint (as named in metrics), made on its first call.
+    limiters: Mutex<HashMap<&'static str, Arc<Limiter>>>,
     time_scale: f64,
     tenant: String,
 }
@@ -37,7 +45,8 @@ impl ApiBudget {
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(burst);
         Self {
-            limiter: RateLimiter::direct_with_clock(quota, TokioClock),
+            quota,
+            limiters: Mutex::new(HashMap::new()),
             time_scale: scale,
             tenant: String::new(),
         }
@@ -53,9 +62,16 @@ impl ApiBudget {
         &self.tenant
     }
 
-    /// Waits for a place in the budget.
-    pub async fn ready(&self) {
-        while let Err(not_until) = self.limiter.check() {
+    /// Waits for a place in `endpoint`'s budget.
+    async fn ready(&self, endpoint: &'static str) {
+        let limiter = self
+            .limiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(endpoint)
+            .or_insert_with(|| Arc::new(RateLimiter::direct_with_clock(self.quota, TokioClock)))
+            .clone();
+        while let Err(not_until) = limiter.check() {
             tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await;
         }
     }
@@ -71,7 +87,7 @@ impl ApiBudget {
         let mut pause = Duration::from_secs(2);
         let mut attempt = 1;
         loop {
-            self.ready().await;
+            self.ready(endpoint).await;
             let result = call().await;
             crate::metrics::api_call(&self.tenant, endpoint, &result);
             match result {
@@ -85,5 +101,38 @@ impl ApiBudget {
                 other => return other,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn spend(budget: &ApiBudget, endpoint: &'static str) {
+        budget
+            .call(endpoint, || async { Ok::<(), Error>(()) })
+            .await
+            .expect("the call succeeds");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_endpoint_spends_its_own_budget() {
+        let budget = ApiBudget::new(100, 1500, 1.0);
+        let start = tokio::time::Instant::now();
+        // A burst of a fifth of the minute limit goes at once.
+        for _ in 0..20 {
+            spend(&budget, "machineactions.resultlink").await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // Polling is not held up by the result links' spent burst.
+        spend(&budget, "machineactions.list").await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // The spent endpoint waits for its even rate: 90% of 1,500 an hour, 2.67 s apart.
+        spend(&budget, "machineactions.resultlink").await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(2600) && waited <= Duration::from_millis(2700),
+            "{waited:?}"
+        );
     }
 }

@@ -319,9 +319,23 @@ async fn a_run_is_accepted_durable_listed_and_cancelled_once() {
     let listed = daemon.get("/api/v1/runs?limit=10").await;
     assert_eq!(listed.status, StatusCode::OK);
     assert_eq!(listed.json[0]["id"], json!(run.id), "newest first");
-    let open = shown.json["state"].as_str().expect("state").to_owned();
-    let filtered = daemon.get(&format!("/api/v1/runs?state={open}")).await;
-    assert_eq!(filtered.json[0]["id"], json!(run.id), "{}", filtered.json);
+    // The run may move on (queued → running) between reading its state and filtering by it:
+    // read both again until they agree.
+    let mut attempts = 0;
+    loop {
+        let state = daemon.get(created.header("location")).await.json["state"].clone();
+        let state = state.as_str().expect("state").to_owned();
+        let filtered = daemon.get(&format!("/api/v1/runs?state={state}")).await;
+        if filtered.json[0]["id"] == json!(run.id) {
+            break;
+        }
+        attempts += 1;
+        assert!(
+            attempts < 20,
+            "never listed under its state: {}",
+            filtered.json
+        );
+    }
     let none = daemon.get("/api/v1/runs?state=finished").await;
     assert_eq!(none.json, json!([]));
     daemon
