@@ -809,6 +809,17 @@ impl Worker {
                 self.wake_for_next_due();
                 return Ok(());
             };
+            // The run may have been paused or cancelled since this tick loaded it (by an
+            // operator, or by its own breaker or canary a moment ago): nothing more of it goes
+            // out. One SQLite read per submission, at most ten a minute.
+            let state = self.store.run(&run_id).await?.state;
+            if !matches!(state, RunState::Running | RunState::Queued) {
+                if let Some(plan) = self.plans.get_mut(&run_id) {
+                    plan.run.state = state;
+                }
+                candidates.remove(&run_id);
+                continue;
+            }
             if let Err(wait) = self.tenant.pacer.try_take() {
                 self.wake_within(wait);
                 return Ok(());
