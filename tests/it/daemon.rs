@@ -3,7 +3,7 @@
 //! without any step running twice or any record differing from an uninterrupted run.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -76,26 +76,64 @@ tenants:
 }
 
 pub(crate) async fn start_daemon(config: &Path, secret: &str) -> Daemon {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetlr-under-test"))
+    start_daemon_with(config, secret, &Launch::default()).await
+}
+
+/// How a test wants the daemon process started beyond the defaults.
+#[derive(Default)]
+pub(crate) struct Launch {
+    /// Extra environment (`RUST_LOG`, `FLEETLR_LOG_FORMAT`, …); `RUST_LOG` defaults to `warn`.
+    pub(crate) env: Vec<(&'static str, String)>,
+    /// Write everything the daemon prints to `<dir>/stdout.log` and `<dir>/stderr.log` (appending,
+    /// so restarts add to them) instead of passing standard error through to the test's.
+    pub(crate) capture_to: Option<PathBuf>,
+}
+
+pub(crate) async fn start_daemon_with(config: &Path, secret: &str, launch: &Launch) -> Daemon {
+    let append = |name: &str| {
+        let dir = launch.capture_to.as_ref()?;
+        Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(name))
+                .expect("capture file opens"),
+        )
+    };
+    let stderr = append("stderr.log").map_or_else(Stdio::inherit, Stdio::from);
+    let mut stdout_copy = append("stdout.log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fleetlr-under-test"));
+    command
         .args(["serve", "--config"])
         .arg(config)
         .env("E2E_CLIENT_SECRET", secret)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("daemon starts");
+        .stderr(stderr);
+    for (name, value) in &launch.env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("daemon starts");
     let stdout = child.stdout.take().expect("stdout");
-    let line = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find(|line| line.starts_with("fleetlr listening on "))
+    // Read standard output for as long as the daemon lives (a closed pipe would fail its later
+    // writes), copying it when asked, and hand over the line that announces the address.
+    let (announced, line) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut announced = Some(announced);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(copy) = stdout_copy.as_mut() {
+                writeln!(copy, "{line}").expect("stdout copied");
+            }
+            if line.starts_with("fleetlr listening on ")
+                && let Some(announced) = announced.take()
+            {
+                let _ = announced.send(line);
+            }
+        }
     });
     let line = tokio::time::timeout(Duration::from_secs(30), line)
         .await
         .expect("the daemon announces its address in time")
-        .expect("reader task")
         .expect("the daemon announces its address");
     let base = line.trim_start_matches("fleetlr listening on ").to_owned();
     let _ = rustls::crypto::ring::default_provider().install_default();

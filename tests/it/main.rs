@@ -7,5 +7,6 @@ mod engine;
 mod hooks;
 mod library_sync;
 mod schedules;
+mod secrets;
 mod simulator;
 mod web;

@@ -76,6 +76,9 @@ pub struct Stats {
     pub throttled_429: u64,
     pub peak_sessions: usize,
     pub faults_injected: BTreeMap<String, u64>,
+    /// Every access token the token endpoint issued, in order, so a test can look for them
+    /// wherever a client might have leaked them (revoking tokens does not forget them here).
+    pub tokens_issued: Vec<String>,
 }
 
 pub struct World {

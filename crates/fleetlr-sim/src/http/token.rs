@@ -77,6 +77,7 @@ pub async fn issue(
     world
         .tokens
         .retain(|_, token| token.expires > tokio::time::Instant::now());
+    world.stats.tokens_issued.push(access_token.clone());
     world.tokens.insert(
         access_token.clone(),
         IssuedToken {
