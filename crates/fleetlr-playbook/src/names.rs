@@ -111,8 +111,23 @@ pub(crate) fn describe_char(c: char) -> String {
         '\r' => "a carriage return".into(),
         ' ' => "a space".into(),
         c if c.is_control() => format!("the control character U+{:04X}", u32::from(c)),
+        c if is_invisible(c) => format!(
+            "the invisible formatting character U+{:04X}, which makes text display as something it is not",
+            u32::from(c)
+        ),
         c => format!("`{c}`"),
     }
+}
+
+/// Control characters and the invisible ones that reorder or hide text (bidirectional
+/// overrides and isolates, zero-width characters, the byte order mark): refused wherever a
+/// value reaches a device, because an operator reading it would see something else.
+pub(crate) fn is_hidden_or_control(c: char) -> bool {
+    c.is_control() || is_invisible(c)
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 macro_rules! display_as_str {

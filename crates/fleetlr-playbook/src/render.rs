@@ -88,6 +88,10 @@ pub enum BindError {
     },
     #[error("parameter `{name}` is used in script arguments but its value {problem}")]
     UnsafeArgument { name: String, problem: String },
+    #[error("parameter `{name}` is used in a GetFile path but its value: {problem}")]
+    UnsafePath { name: String, problem: String },
+    #[error("the parameters make a bad GetFile path: {0}")]
+    BadPath(RenderError),
 }
 
 impl CompiledPlaybook {
@@ -124,16 +128,38 @@ impl CompiledPlaybook {
                     continue;
                 }
             };
-            if let (true, ParamValue::String(text)) = (self.param_in_args(name), &value)
-                && let Some(problem) = rules::arg_value(text)
-            {
-                errors.push(BindError::UnsafeArgument {
-                    name: name.clone(),
-                    problem,
+            if let ParamValue::String(text) = &value {
+                // Refused now rather than when each device's call is rendered, so a run that
+                // could never send its commands is never accepted.
+                let problem = if self.param_in(name, Slot::Args) {
+                    rules::arg_value(text).map(|problem| BindError::UnsafeArgument {
+                        name: name.clone(),
+                        problem,
+                    })
+                } else {
+                    None
+                }
+                .or_else(|| {
+                    let flaw =
+                        rules::path_chars(text).filter(|_| self.param_in(name, Slot::Path))?;
+                    Some(BindError::UnsafePath {
+                        name: name.clone(),
+                        problem: flaw.message,
+                    })
                 });
-                continue;
+                if let Some(problem) = problem {
+                    errors.push(problem);
+                    continue;
+                }
             }
             bound.insert(name.clone(), value);
+        }
+        if errors.is_empty() {
+            errors.extend(
+                self.check_parameter_paths(&bound)
+                    .err()
+                    .map(BindError::BadPath),
+            );
         }
         if errors.is_empty() {
             Ok(bound)
@@ -142,14 +168,45 @@ impl CompiledPlaybook {
         }
     }
 
-    fn param_in_args(&self, name: &str) -> bool {
-        self.playbook.steps.iter().any(|s| match &s.action {
-            Action::RunScript {
-                args: Some(args), ..
-            } => args
+    /// Renders every GetFile path made of parameters alone (no device, run or alert value), so
+    /// a path that could never be collected is refused with the run rather than per device.
+    fn check_parameter_paths(
+        &self,
+        params: &BTreeMap<String, ParamValue>,
+    ) -> Result<(), RenderError> {
+        let ctx = TemplateContext {
+            run_id: "",
+            device_id: "",
+            device_name: "",
+            params,
+            alert: None,
+        };
+        for step in &self.playbook.steps {
+            if let Action::GetFile { path } = &step.action
+                && path.vars().all(|v| matches!(v, Var::Param(_)))
+            {
+                check_path(&fill(path, &ctx, &step.id, Slot::Path)?, &step.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether parameter `name` is substituted into script arguments or a GetFile path.
+    fn param_in(&self, name: &str, slot: Slot) -> bool {
+        self.playbook.steps.iter().any(|s| {
+            let template = match (&s.action, slot) {
+                (
+                    Action::RunScript {
+                        args: Some(args), ..
+                    },
+                    Slot::Args,
+                ) => args,
+                (Action::GetFile { path }, Slot::Path) => path,
+                _ => return false,
+            };
+            template
                 .raw_vars()
-                .any(|v| matches!(v, Var::Param(n) if n == name)),
-            _ => false,
+                .any(|v| matches!(v, Var::Param(n) if n == name))
         })
     }
 }

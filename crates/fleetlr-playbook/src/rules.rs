@@ -2,7 +2,7 @@
 //! Used when a playbook is read (on its literal text) and when it is rendered for a device
 //! (on the substituted values), so both apply the very same rules.
 
-use crate::names::describe_char;
+use crate::names::{describe_char, is_hidden_or_control};
 
 /// Characters the Live Response console refuses in script arguments ("Please avoid using the
 /// following characters as part of scripts' parameters: ; & | ! $ ( )").
@@ -24,8 +24,8 @@ pub(crate) fn args_text(text: &str) -> Option<Flaw> {
     let (offset, c) = text
         .chars()
         .enumerate()
-        .find(|(_, c)| FORBIDDEN_ARG_CHARS.contains(c) || c.is_control())?;
-    Some(if c.is_control() {
+        .find(|(_, c)| FORBIDDEN_ARG_CHARS.contains(c) || is_hidden_or_control(*c))?;
+    Some(if is_hidden_or_control(c) {
         // The cause depends on how the YAML was written; the reader adds that hint.
         Flaw {
             offset,
@@ -53,7 +53,7 @@ pub(crate) fn arg_value(value: &str) -> Option<String> {
     }
     let bad = value.chars().find(|c| {
         FORBIDDEN_ARG_CHARS.contains(c)
-            || c.is_control()
+            || is_hidden_or_control(*c)
             || c.is_whitespace()
             || "'\"`".contains(*c)
     })?;
@@ -68,8 +68,8 @@ pub(crate) fn path_chars(text: &str) -> Option<Flaw> {
     let (offset, c) = text
         .chars()
         .enumerate()
-        .find(|(_, c)| c.is_control() || *c == '*' || *c == '?')?;
-    Some(if c.is_control() {
+        .find(|(_, c)| is_hidden_or_control(*c) || *c == '*' || *c == '?')?;
+    Some(if is_hidden_or_control(c) {
         Flaw {
             offset,
             message: format!("GetFile path contains {}", describe_char(c)),

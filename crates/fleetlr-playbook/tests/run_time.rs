@@ -88,6 +88,38 @@ fn binding_reports_every_problem() {
 }
 
 #[test]
+fn binding_refuses_a_get_file_path_that_could_never_be_collected() {
+    let playbook = "name: fetch\ndescription: x\nparameters:\n  path: {type: string}\nsteps:\n  - id: fetch\n    get_file: '{{ params.path }}'\n";
+    let compiled = fleetlr_playbook::load("fetch.yaml", playbook, &Catalogue::new("scripts"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    let bind = |path: &str| compiled.bind_parameters(&supplied(&[("path", path)]));
+    assert!(bind("C:\\Windows\\Temp\\x.log").is_ok());
+    for path in [
+        "C:\\x.log\0",
+        "C:\\x\r\ny",
+        "C:\\logs\\*.log",
+        "\u{202e}gol.x\\:C",
+        "C:\\a\u{200b}b",
+    ] {
+        let errors = bind(path).expect_err(path);
+        assert!(
+            matches!(&errors[0], BindError::UnsafePath { name, .. } if name == "path"),
+            "{path:?}: {errors:?}"
+        );
+    }
+    let errors = bind("").expect_err("empty");
+    assert_eq!(
+        errors[0].to_string(),
+        "the parameters make a bad GetFile path: step `fetch`: GetFile path is empty"
+    );
+    let unsafe_argument = compiled().bind_parameters(&supplied(&[("process", "ls\u{202e}ass")]));
+    assert!(
+        unsafe_argument.is_err(),
+        "a bidirectional override in an argument"
+    );
+}
+
+#[test]
 fn renders_every_name_for_one_device() {
     let compiled = compiled();
     let params = compiled

@@ -69,6 +69,13 @@ pub(crate) async fn create_token(
                 format!("role `{}` is not viewer, operator or admin", body.role),
             )
         })?;
+        if let Some(problem) = auth::token_name_problem(&body.name) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_name",
+                problem,
+            ));
+        }
         let (token, hash) = auth::new_token();
         let created = engine
             .store()

@@ -27,6 +27,18 @@ pub fn new_token() -> (String, String) {
     (token, hash)
 }
 
+/// What is wrong with a token name, if anything. The name is recorded on everything the token
+/// does, goes into each MDE action's Comment and into URLs, so it is kept plain: 1 to 64
+/// letters, digits, `-`, `_`, `.` or `@`.
+pub fn token_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.chars().count() > 64 {
+        return Some("a token name has 1 to 64 characters".into());
+    }
+    name.chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || "-_.@".contains(c)))
+        .then(|| "a token name may use only letters, digits, `-`, `_`, `.` and `@`".into())
+}
+
 pub fn token_hash(token: &str) -> String {
     format!("{:x}", Sha256::digest(token.as_bytes()))
 }

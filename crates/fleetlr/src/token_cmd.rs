@@ -56,6 +56,9 @@ pub fn run(command: &TokenCommand) -> anyhow::Result<ExitCode> {
         match command {
             TokenCommand::Create { name, role, .. } => {
                 let role = Role::parse(role)?;
+                if let Some(problem) = fleetlr_server::auth::token_name_problem(name) {
+                    anyhow::bail!("token name `{name}`: {problem}");
+                }
                 let (token, hash) = fleetlr_server::auth::new_token();
                 let by = format!(
                     "cli:{}",
