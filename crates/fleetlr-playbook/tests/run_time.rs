@@ -90,9 +90,9 @@ fn binding_reports_every_problem() {
 #[test]
 fn binding_refuses_a_get_file_path_that_could_never_be_collected() {
     let playbook = "name: fetch\ndescription: x\nparameters:\n  path: {type: string}\nsteps:\n  - id: fetch\n    get_file: '{{ params.path }}'\n";
-    let compiled = fleetlr_playbook::load("fetch.yaml", playbook, &Catalogue::new("scripts"))
+    let fetch = fleetlr_playbook::load("fetch.yaml", playbook, &Catalogue::new("scripts"))
         .unwrap_or_else(|p| panic!("{p}"));
-    let bind = |path: &str| compiled.bind_parameters(&supplied(&[("path", path)]));
+    let bind = |path: &str| fetch.bind_parameters(&supplied(&[("path", path)]));
     assert!(bind("C:\\Windows\\Temp\\x.log").is_ok());
     for path in [
         "C:\\x.log\0",
