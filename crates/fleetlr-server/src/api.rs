@@ -164,6 +164,8 @@ pub struct ErrorDetail {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
+    /// Letters, digits, `-`, `_`, `.` or `@` (`auth::token_name_problem` says why).
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub name: String,
     /// `viewer`, `operator` or `admin`.
     pub role: String,

@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 mod error;
 pub mod hooks;
+mod openapi;
 mod runs;
 mod schedules;
 mod telemetry;
@@ -131,6 +132,7 @@ fn routes(engine: Engine) -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(receive))
         .split_for_parts();
     doc.merge(health);
+    openapi::Refusals.modify(&mut doc);
     (authenticated.merge(open), doc)
 }
 
