@@ -1,6 +1,7 @@
 //! End-to-end tests: the real simulator (and, as they land, the client and daemon) over real HTTPS.
 
 mod client;
+mod crash_loop;
 mod daemon;
 mod doctor;
 mod engine;
