@@ -6,6 +6,7 @@ mod daemon;
 mod doctor;
 mod engine;
 mod hooks;
+mod fuzz_corpus;
 mod library_sync;
 mod schedules;
 mod secrets;

@@ -209,8 +209,9 @@ impl Error {
     }
 }
 
-/// Classifies an error response from its status, `Retry-After` header and body.
-pub(crate) fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> ErrorKind {
+/// Classifies an error response from its status, `Retry-After` header and body (public so the
+/// fuzz targets can reach the parsing of whatever a server sends).
+pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> ErrorKind {
     let detail = serde_json::from_slice::<ErrorResponse>(body)
         .ok()
         .and_then(|response| response.error)

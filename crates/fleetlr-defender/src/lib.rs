@@ -47,5 +47,5 @@ pub use auth::{AzureTokenSource, Credential, TokenError, TokenSource};
 pub use client::{ClientConfig, DEFAULT_SCOPE, DEFAULT_TIMEOUT, DefenderClient};
 pub use cloud::{Cloud, Region};
 pub use download::{Download, ResultEncoding};
-pub use error::{ApiError, Error, ErrorKind};
+pub use error::{ApiError, Error, ErrorKind, classify};
 pub use tls::https_client;

@@ -205,8 +205,9 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
     parse(&origin, &text, base, |name| std::env::var(name))
 }
 
-/// [`load`] on text already read; `base` is the directory relative paths start from.
-fn parse(
+/// [`load`] on text already read; `base` is the directory relative paths start from and `env`
+/// looks up `${VAR}`s.
+pub fn parse(
     origin: &str,
     text: &str,
     base: &Path,

@@ -6,7 +6,7 @@
 use clap::{Parser, Subcommand};
 
 mod client_cmd;
-mod config;
+pub mod config;
 mod doctor;
 mod hooks_cmd;
 mod library_cmd;
