@@ -4,6 +4,7 @@ mod client;
 mod crash_loop;
 mod daemon;
 mod doctor;
+mod disk;
 mod engine;
 mod hooks;
 mod fuzz_corpus;

@@ -89,9 +89,13 @@ pub async fn capture(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| root.to_path_buf());
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|err| format!("creating artifact directory {}: {err}", dir.display()))?;
+    // Messages name the file inside the artifact directory: they are recorded and shown to
+    // API callers, who have no business knowing where the daemon keeps its data.
+    let shown = format!("artifacts/{relative}");
+    tokio::fs::create_dir_all(&dir).await.map_err(|err| {
+        let shown_dir = shown.rsplit_once('/').map_or(shown.as_str(), |(d, _)| d);
+        format!("creating artifact directory {shown_dir}: {err}")
+    })?;
     let mut last_error = String::new();
     for _ in 0..DOWNLOAD_ATTEMPTS {
         // A fresh link each attempt: an old one may have expired.
@@ -101,7 +105,7 @@ pub async fn capture(
             })
             .await
             .map_err(|err| format!("getting the result link: {err}"))?;
-        match download(client, &link, &target).await {
+        match download(client, &link, &target, &shown).await {
             Ok((bytes, sha256)) => {
                 crate::metrics::result_bytes(budget.tenant(), bytes);
                 let mut evidence = Evidence {
@@ -129,11 +133,12 @@ async fn download(
     client: &DefenderClient,
     link: &str,
     target: &PathBuf,
+    shown: &str,
 ) -> Result<(u64, String), String> {
     let partial = target.with_extension("partial");
     let file = tokio::fs::File::create(&partial)
         .await
-        .map_err(|err| format!("creating {}: {err}", partial.display()))?;
+        .map_err(|err| format!("creating {shown} (partial): {err}"))?;
     let result = client
         .download_result(link, tokio::io::BufWriter::new(file), ResultEncoding::AsIs)
         .await;
@@ -141,7 +146,7 @@ async fn download(
         Ok(download) => {
             tokio::fs::rename(&partial, target)
                 .await
-                .map_err(|err| format!("storing {}: {err}", target.display()))?;
+                .map_err(|err| format!("storing {shown}: {err}"))?;
             Ok((download.bytes, download.sha256))
         }
         Err(err) => {
