@@ -63,6 +63,25 @@ async fn reported(daemon: &Daemon, runs: &[String], into: &mut BTreeMap<String, 
     }
 }
 
+/// A device rightly runs each step once per run: each run is judged on its own actions, which
+/// its marker in the Comment names.
+pub(crate) fn assert_no_step_ran_twice_in_any_run(stats: &Value, runs: &[String]) {
+    for id in runs {
+        let mut of_run = stats.clone();
+        for device in of_run["devices"].as_array_mut().expect("devices") {
+            device["actions"]
+                .as_array_mut()
+                .expect("actions")
+                .retain(|a| {
+                    a["comment"]
+                        .as_str()
+                        .is_some_and(|c| c.contains(id.as_str()))
+                });
+        }
+        assert_no_step_ran_twice(&of_run);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_20_times_mid_run_no_step_runs_twice_and_nothing_reported_is_lost() {
     let kills_wanted = if long_tests() { 100 } else { 20 };
@@ -152,22 +171,7 @@ faults:
     assert!(lost.is_empty(), "reported outcomes lost: {lost:?}");
 
     let stats = sim.stats().await;
-    // A device rightly runs each step once per run: judge each run on its own actions, which
-    // its marker in the Comment names.
-    for id in &runs {
-        let mut of_run = stats.clone();
-        for device in of_run["devices"].as_array_mut().expect("devices") {
-            device["actions"]
-                .as_array_mut()
-                .expect("actions")
-                .retain(|a| {
-                    a["comment"]
-                        .as_str()
-                        .is_some_and(|c| c.contains(id.as_str()))
-                });
-        }
-        assert_no_step_ran_twice(&of_run);
-    }
+    assert_no_step_ran_twice_in_any_run(&stats, &runs);
     assert_limits_kept(&stats);
     assert!(
         kills_mid_post >= kills / 4,

@@ -12,4 +12,5 @@ mod library_sync;
 mod schedules;
 mod secrets;
 mod simulator;
+mod soak;
 mod web;
