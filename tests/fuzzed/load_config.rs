@@ -9,7 +9,7 @@ pub fn load_config(data: &[u8]) {
     };
     // Variables are set or not by their name, so both paths are reached.
     let env = |name: &str| {
-        if name.len() % 2 == 0 {
+        if name.len().is_multiple_of(2) {
             Ok(format!("value of {name}"))
         } else {
             Err(std::env::VarError::NotPresent)

@@ -54,10 +54,10 @@ impl Modify for Refusals {
             .components
             .as_mut()
             .and_then(|c| c.schemas.get_mut("NewToken"));
-        if let Some(RefOr::T(Schema::Object(token))) = new_token {
-            if let Some(RefOr::T(Schema::Object(role))) = token.properties.get_mut("role") {
-                *role = string_values(Role::ALL);
-            }
+        if let Some(RefOr::T(Schema::Object(token))) = new_token
+            && let Some(RefOr::T(Schema::Object(role))) = token.properties.get_mut("role")
+        {
+            *role = string_values(Role::ALL);
         }
     }
 }
