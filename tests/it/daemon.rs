@@ -201,6 +201,18 @@ impl Daemon {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `DELETE` as the admin; the status.
+    pub(crate) async fn delete(&self, path: &str) -> u16 {
+        let response = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("DELETE");
+        response.status().as_u16()
+    }
+
     pub(crate) fn kill_9(mut self) {
         // SIGKILL: no chance to persist anything more.
         self.child.kill().expect("kill -9");
@@ -875,14 +887,7 @@ async fn roles_are_enforced_and_every_change_is_audited_with_who_made_it() {
     let (status, _) = daemon.get_as("/api/v1/audit", &operator).await;
     assert_eq!(status, 403, "operators do not read the audit log");
 
-    let revoked = daemon
-        .http
-        .delete(daemon.url("/api/v1/tokens/vera"))
-        .bearer_auth(&daemon.token)
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(revoked.status().as_u16(), 204);
+    assert_eq!(daemon.delete("/api/v1/tokens/vera").await, 204);
     let (status, _) = daemon.get_as("/api/v1/runs", &viewer).await;
     assert_eq!(status, 401, "a revoked token stops working at once");
 

@@ -190,28 +190,16 @@ files:
     let devices = all_device_ids(&sim).await;
     // The storm starts once the test knows its devices; the engine meets all of it.
     for fault in [
-        r#"{"endpoint": "runliveresponse", "kind": "status", "status": 429, "probability": 0.3}"#,
-        r#"{"endpoint": "runliveresponse", "kind": "status", "status": 503, "probability": 0.1}"#,
-        r#"{"endpoint": "runliveresponse", "kind": "drop_after", "count": 3}"#,
-        r#"{"endpoint": "machineactions.list", "kind": "status", "status": 503, "probability": 0.2}"#,
-        r#"{"endpoint": "machineactions.list", "kind": "status", "status": 429, "probability": 0.1}"#,
-        r#"{"endpoint": "machineactions.resultlink", "kind": "status", "status": 500, "probability": 0.2}"#,
-        r#"{"endpoint": "machines.list", "kind": "status", "status": 502, "probability": 0.2}"#,
-        r#"{"endpoint": "blob", "kind": "drop_before", "probability": 0.1}"#,
+        serde_json::json!({"endpoint": "runliveresponse", "kind": "status", "status": 429, "probability": 0.3}),
+        serde_json::json!({"endpoint": "runliveresponse", "kind": "status", "status": 503, "probability": 0.1}),
+        serde_json::json!({"endpoint": "runliveresponse", "kind": "drop_after", "count": 3}),
+        serde_json::json!({"endpoint": "machineactions.list", "kind": "status", "status": 503, "probability": 0.2}),
+        serde_json::json!({"endpoint": "machineactions.list", "kind": "status", "status": 429, "probability": 0.1}),
+        serde_json::json!({"endpoint": "machineactions.resultlink", "kind": "status", "status": 500, "probability": 0.2}),
+        serde_json::json!({"endpoint": "machines.list", "kind": "status", "status": 502, "probability": 0.2}),
+        serde_json::json!({"endpoint": "blob", "kind": "drop_before", "probability": 0.1}),
     ] {
-        let response = sim
-            .http
-            .post(sim.url("/_sim/faults"))
-            .header("content-type", "application/json")
-            .body(fault)
-            .send()
-            .await
-            .expect("fault added");
-        assert!(
-            response.status().is_success(),
-            "{fault}: {}",
-            response.status()
-        );
+        sim.add_fault(&fault).await;
     }
     let run_id = engine
         .create_run(request("e2e-triage", devices))

@@ -173,14 +173,7 @@ async fn no_secret_appears_in_anything_the_daemon_writes_or_answers() {
     let daemon = start_daemon_with(&config, CLIENT_SECRET, &verbose(Some("json"), &logs)).await;
     let run = wait_for_run(&daemon, &id, Duration::from_secs(120)).await;
     assert_eq!(run["targets"]["succeeded"], 4, "{run}");
-    let revoked_name = daemon
-        .http
-        .delete(daemon.url("/api/v1/tokens/vera"))
-        .bearer_auth(&daemon.token)
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(revoked_name.status().as_u16(), 204);
+    assert_eq!(daemon.delete("/api/v1/tokens/vera").await, 204);
 
     let stats = sim.stats().await;
     let bearer_tokens: Vec<String> = stats["stats"]["tokens_issued"]

@@ -69,18 +69,7 @@ files:
         json!({"endpoint": "*", "kind": "slow", "delay_ms": 300, "probability": 0.02}),
         json!({"endpoint": "token", "kind": "status", "status": 503, "after": "1m", "lasting": "20m"}),
     ] {
-        let response = sim
-            .http
-            .post(sim.url("/_sim/faults"))
-            .json(&fault)
-            .send()
-            .await
-            .expect("fault added");
-        assert!(
-            response.status().is_success(),
-            "{fault}: {}",
-            response.status()
-        );
+        sim.add_fault(&fault).await;
     }
     let timeout = Duration::from_secs(if long_tests() { 900 } else { 180 });
     let mut failed = 0;

@@ -91,6 +91,22 @@ impl TestSim {
         .expect("client builds")
     }
 
+    /// Injects a fault from now on (`POST /_sim/faults`, the fault as JSON).
+    pub async fn add_fault(&self, fault: &Value) {
+        let response = self
+            .http
+            .post(self.url("/_sim/faults"))
+            .json(fault)
+            .send()
+            .await
+            .expect("fault added");
+        assert!(
+            response.status().is_success(),
+            "{fault}: {}",
+            response.status()
+        );
+    }
+
     pub async fn stats(&self) -> Value {
         self.http
             .get(self.url("/_sim/stats"))
