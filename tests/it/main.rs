@@ -3,11 +3,11 @@
 mod client;
 mod crash_loop;
 mod daemon;
-mod doctor;
 mod disk;
+mod doctor;
 mod engine;
-mod hooks;
 mod fuzz_corpus;
+mod hooks;
 mod library_sync;
 mod schedules;
 mod secrets;
