@@ -95,7 +95,12 @@ impl Strategy {
             .flatten()
             .map(|d| d["actions"].as_array().map_or(0, |a| a.len() as u64))
             .collect();
-        self.live_response_calls = per_device.iter().sum();
+        // Without the per-device listing, the endpoint's own count.
+        self.live_response_calls = if stats["devices"].is_array() {
+            per_device.iter().sum()
+        } else {
+            self.api_calls.get("runliveresponse").copied().unwrap_or(0)
+        };
         self.live_response_calls_per_device_max = per_device.iter().copied().max().unwrap_or(0);
         self
     }
