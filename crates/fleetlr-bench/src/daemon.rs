@@ -79,7 +79,11 @@ impl Daemon {
             .arg(config)
             .env("FLEETLR_BENCH_SECRET", secret)
             .env("FLEETLR_BENCH_HOOK_SECRET", HOOK_SECRET)
-            .env("RUST_LOG", "warn")
+            // FLEETLR_BENCH_DAEMON_LOG sets the daemon's log filter when diagnosing a run.
+            .env(
+                "RUST_LOG",
+                std::env::var("FLEETLR_BENCH_DAEMON_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

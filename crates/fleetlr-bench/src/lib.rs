@@ -45,6 +45,13 @@ struct Cli {
     /// Where `benchmarks.md` and `benchmarks/<scenario>.json` are written.
     #[arg(long, default_value = "docs")]
     out: PathBuf,
+    /// Also write the simulator's raw record of fleetlr's run (every action and command with
+    /// its times, every device's offline windows) to DIR/<scenario>-{stats,devices}.json.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    /// Run fleetlr only, not the baselines (quick iterations on the scheduler).
+    #[arg(long)]
+    fleetlr_only: bool,
 }
 
 /// The harness's command line.
@@ -54,7 +61,14 @@ pub fn cli() -> ExitCode {
         let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
         let daemon = std::env::current_exe().context("finding this program")?;
         for name in &cli.scenarios {
-            let scenario = scenario::load(name)?;
+            let mut scenario = scenario::load(name)?;
+            scenario.record_to.clone_from(&cli.record);
+            if cli.fleetlr_only {
+                scenario.baselines = scenario::Baselines {
+                    give_up_after: scenario.baselines.give_up_after,
+                    ..scenario::Baselines::default()
+                };
+            }
             eprintln!("=== {}: {}", scenario.name, scenario.description);
             let report = runtime.block_on(run_scenario(&scenario, &daemon))?;
             println!("{}", report.markdown_section());

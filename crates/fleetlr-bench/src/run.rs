@@ -111,6 +111,8 @@ impl Plan {
 struct Setup {
     sim: Sim,
     daemon: Daemon,
+    /// Where the raw record goes, and the scenario's name.
+    record_to: Option<(PathBuf, String)>,
     _root: tempfile::TempDir,
 }
 
@@ -129,6 +131,10 @@ impl Setup {
         Ok(Self {
             sim,
             daemon,
+            record_to: scenario
+                .record_to
+                .clone()
+                .map(|dir| (dir, scenario.name.clone())),
             _root: root,
         })
     }
@@ -175,6 +181,11 @@ impl Setup {
             + asked_to_created.max(0.0);
         let stats = self.sim.stats(true).await?;
         let devices = self.sim.devices().await?;
+        if let Some((dir, scenario)) = &self.record_to {
+            // Two runs of one scenario (offline-heavy) are told apart by their target count.
+            let prefix = format!("{scenario}-{}", targets.len());
+            record(dir, &prefix, &stats, &devices)?;
+        }
         let bound = bounds::compute(&stats, &devices, asked_sim, targets, Limits::default());
         let makespan = wall * self.sim.speedup;
         Ok(Strategy {
@@ -189,6 +200,18 @@ impl Setup {
         }
         .with_sim_stats(&stats))
     }
+}
+
+/// Writes the simulator's raw record of a run for analysis.
+fn record(dir: &Path, prefix: &str, stats: &Value, devices: &Value) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (what, value) in [("stats", stats), ("devices", devices)] {
+        let path = dir.join(format!("{prefix}-{what}.json"));
+        std::fs::write(&path, serde_json::to_vec(value)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("raw record: {}", path.display());
+    }
+    Ok(())
 }
 
 /// The ids of the devices tagged `bench`, in the simulator's order.

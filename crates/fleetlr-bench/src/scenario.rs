@@ -25,6 +25,9 @@ pub struct Scenario {
     pub measure: Measure,
     #[serde(default)]
     pub baselines: Baselines,
+    /// Where to keep the simulator's raw record of fleetlr's run (`--record`), for analysis.
+    #[serde(skip)]
+    pub record_to: Option<std::path::PathBuf>,
 }
 
 fn default_seed() -> u64 {
