@@ -242,8 +242,18 @@ impl DefenderClient {
 
     /// Every device the query selects, following `@odata.nextLink`; none is an empty list.
     pub async fn list_all_machines(&self, query: &ODataQuery) -> Result<Vec<Machine>, Error> {
+        self.list_all_machines_as(query, |machine| machine).await
+    }
+
+    /// [`DefenderClient::list_all_machines`], each device turned into what the caller keeps as
+    /// its page arrives, so a fleet of 100,000 is never held as full records at once.
+    pub async fn list_all_machines_as<T>(
+        &self,
+        query: &ODataQuery,
+        keep: impl FnMut(Machine) -> T,
+    ) -> Result<Vec<T>, Error> {
         let first = self.list_machines(query).await?;
-        self.collect_pages("machines", first).await
+        self.collect_pages_as("machines", first, keep).await
     }
 
     /// A device by id or computer name (`GET /api/machines/{id}`).
@@ -349,15 +359,26 @@ impl DefenderClient {
     async fn collect_pages<T: DeserializeOwned>(
         &self,
         context: &str,
-        mut page: ODataPage<T>,
+        page: ODataPage<T>,
     ) -> Result<Vec<T>, Error> {
+        self.collect_pages_as(context, page, |item| item).await
+    }
+
+    /// Follows `@odata.nextLink` from `page`, turning each item with `keep` before the next
+    /// page is fetched.
+    async fn collect_pages_as<T: DeserializeOwned, K>(
+        &self,
+        context: &str,
+        mut page: ODataPage<T>,
+        mut keep: impl FnMut(T) -> K,
+    ) -> Result<Vec<K>, Error> {
         let mut items = Vec::new();
         loop {
+            items.extend(std::mem::take(&mut page.value).into_iter().map(&mut keep));
             let next = self
                 .next_page(&page)
                 .await
                 .map_err(|err| err.within(context))?;
-            items.append(&mut page.value);
             match next {
                 Some(next) => page = next,
                 None => return Ok(items),

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod metrics;
 pub mod outcome;
 pub mod pacer;
+pub mod pickup;
 pub mod playbooks;
 pub mod reconcile;
 pub mod retention;
@@ -34,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fleetlr_defender::DefenderClient;
-use fleetlr_store::{NewRun, NewTarget, RunState, Store, TargetState, TriggerKind};
+use fleetlr_store::{NewRun, NewTarget, RunState, Store, TriggerKind};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -243,11 +244,16 @@ impl Engine {
             }),
             alert_claim: request.alert_claim,
         };
+        // Devices MDE already reports inactive wait in fleetlr's queue, not in a session slot.
+        let recheck_at = chrono::Utc::now()
+            + chrono::TimeDelta::from_std(tenant.limits.wall(tenant.limits.inactive_recheck))
+                .unwrap_or(chrono::TimeDelta::MAX);
         let new_targets: Vec<NewTarget> = devices
-            .iter()
+            .into_iter()
             .map(|d| NewTarget {
-                device_id: d.id.clone(),
-                device_name: d.name.clone(),
+                device_id: d.id,
+                device_name: d.name,
+                inactive_recheck_at: (!d.active).then_some(recheck_at),
             })
             .collect();
         let store = &self.inner.store;
@@ -259,29 +265,6 @@ impl Engine {
             }
             None => store.create_run(&new_run, &new_targets).await?,
         };
-        // Devices MDE already reports inactive wait in fleetlr's queue, not in a session slot.
-        let inactive: Vec<&str> = devices
-            .iter()
-            .filter(|d| !d.active)
-            .map(|d| d.id.as_str())
-            .collect();
-        if !inactive.is_empty() {
-            let retry_at = chrono::Utc::now()
-                + chrono::TimeDelta::from_std(tenant.limits.wall(tenant.limits.inactive_recheck))
-                    .unwrap_or(chrono::TimeDelta::MAX);
-            for target in store.targets(&id).await? {
-                if inactive.contains(&target.device_id.as_str()) {
-                    store
-                        .defer_target(
-                            target.id,
-                            TargetState::WaitingOffline,
-                            Some(retry_at),
-                            "MDE reports the device inactive",
-                        )
-                        .await?;
-                }
-            }
-        }
         tenant.wake.notify_one();
         Ok(id)
     }

@@ -132,6 +132,7 @@ mod tests {
         let target = [NewTarget {
             device_id: "d1".into(),
             device_name: None,
+            inactive_recheck_at: None,
         }];
         let mut runs = Vec::new();
         for state in [

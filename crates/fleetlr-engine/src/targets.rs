@@ -77,20 +77,16 @@ pub async fn resolve(
         add(&mut found, &machines);
     }
     for tag in &spec.tags {
-        add(
-            &mut found,
-            &list(client, budget, Filter::has_tag(tag)).await?,
-        );
+        let devices = list_devices(client, budget, Filter::has_tag(tag)).await?;
+        add_devices(&mut found, devices);
     }
     for group in &spec.rbac_group_ids {
         let filter = Filter::raw(format!("rbacGroupId eq {}", group_literal(group)));
-        add(&mut found, &list(client, budget, filter).await?);
+        add_devices(&mut found, list_devices(client, budget, filter).await?);
     }
     if let Some(filter) = &spec.filter {
-        add(
-            &mut found,
-            &list(client, budget, Filter::raw(filter.clone())).await?,
-        );
+        let devices = list_devices(client, budget, Filter::raw(filter.clone())).await?;
+        add_devices(&mut found, devices);
     }
     if found.is_empty() {
         return Err(ControlError::NoDevicesMatched(describe(spec)));
@@ -135,11 +131,33 @@ async fn list(
         .map_err(ControlError::Resolve)
 }
 
+/// The devices `filter` selects, kept as [`Device`]s page by page: tags, groups and filters can
+/// select a whole fleet, whose full records would weigh far more than what a run keeps.
+async fn list_devices(
+    client: &DefenderClient,
+    budget: &ApiBudget,
+    filter: Filter,
+) -> Result<Vec<Device>, ControlError> {
+    let query = ODataQuery::new().filter(filter);
+    budget
+        .call("machines.list", || {
+            client.list_all_machines_as(&query, |machine| Device::from(&machine))
+        })
+        .await
+        .map_err(ControlError::Resolve)
+}
+
 fn add(found: &mut BTreeMap<String, Device>, machines: &[Machine]) {
     for machine in machines {
         found
             .entry(machine.id.clone())
             .or_insert_with(|| Device::from(machine));
+    }
+}
+
+fn add_devices(found: &mut BTreeMap<String, Device>, devices: Vec<Device>) {
+    for device in devices {
+        found.entry(device.id.clone()).or_insert(device);
     }
 }
 

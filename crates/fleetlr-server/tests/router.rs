@@ -400,6 +400,7 @@ async fn artifacts_stream_with_their_hash_and_nothing_outside_the_directory_is_s
             &[NewTarget {
                 device_id: "dev-1".into(),
                 device_name: Some("ws-1.corp".into()),
+                inactive_recheck_at: None,
             }],
         )
         .await

@@ -1,6 +1,7 @@
 //! Runs, their targets and their event log.
 
-use crate::{Result, Store, StoreError, now};
+use crate::{Result, Store, StoreError, now, stamp};
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 /// Declares an enum stored as text, with its column name for error messages.
@@ -80,6 +81,9 @@ pub struct NewRun {
 pub struct NewTarget {
     pub device_id: String,
     pub device_name: Option<String>,
+    /// Set when MDE reports the device inactive: the target starts out waiting offline, and is
+    /// looked at again at this time, rather than taking a session slot to find out.
+    pub inactive_recheck_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -250,6 +254,9 @@ impl Store {
 }
 
 /// Inserts a run and its targets (with its `run_created` event) inside the caller's transaction.
+/// Why a target starts out waiting offline.
+const INACTIVE_AT_CREATION: &str = "MDE reports the device inactive";
+
 pub(crate) async fn insert_run(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     run: &NewRun,
@@ -284,14 +291,22 @@ pub(crate) async fn insert_run(
     .execute(&mut **tx)
     .await?;
     for target in targets {
+        let (state, error) = match target.inactive_recheck_at {
+            Some(_) => (TargetState::WaitingOffline, Some(INACTIVE_AT_CREATION)),
+            None => (TargetState::Pending, None),
+        };
         sqlx::query(
-            "INSERT INTO targets (run_id, device_id, device_name, state, created_at, updated_at)
-             VALUES (?, ?, ?, 'pending', ?, ?)
+            "INSERT INTO targets (run_id, device_id, device_name, state, next_attempt_at, last_error,
+                 created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (run_id, device_id) DO NOTHING",
         )
         .bind(&id)
         .bind(&target.device_id)
         .bind(&target.device_name)
+        .bind(state.as_str())
+        .bind(target.inactive_recheck_at.map(stamp))
+        .bind(error)
         .bind(&at)
         .bind(&at)
         .execute(&mut **tx)
@@ -307,7 +322,10 @@ pub(crate) async fn insert_run(
         &id,
         None,
         "run_created",
-        &serde_json::json!({"targets": targets.len()}),
+        &serde_json::json!({
+            "targets": targets.len(),
+            "inactive": targets.iter().filter(|t| t.inactive_recheck_at.is_some()).count(),
+        }),
     )
     .await?;
     Ok(id)

@@ -26,6 +26,7 @@ fn targets(n: usize) -> Vec<NewTarget> {
         .map(|i| NewTarget {
             device_id: format!("dev{i}"),
             device_name: Some(format!("ws-{i}")),
+            inactive_recheck_at: None,
         })
         .collect()
 }
@@ -553,4 +554,26 @@ async fn configured_schedules_keep_their_state_across_starts_and_never_take_an_a
         store.remove_schedule("adhoc").await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_device_inactive_at_creation_starts_out_waiting_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let recheck = chrono::Utc::now() + chrono::TimeDelta::minutes(2);
+    let mut new = targets(2);
+    new[1].inactive_recheck_at = Some(recheck);
+    let id = store.create_run(&new_run(), &new).await.expect("create");
+    let stored = store.targets(&id).await.expect("targets");
+    assert_eq!(stored[0].state, TargetState::Pending);
+    assert_eq!(stored[1].state, TargetState::WaitingOffline);
+    assert_eq!(
+        stored[1].next_attempt_at.as_deref(),
+        Some(stamp(recheck).as_str())
+    );
+    let due_now = store
+        .due_targets(&id, TargetState::WaitingOffline, chrono::Utc::now(), 10)
+        .await
+        .expect("due");
+    assert!(due_now.is_empty(), "not looked at before its re-check");
 }
