@@ -17,7 +17,10 @@ pub struct Limits {
     pub max_sessions: u32,
     /// Sessions fleetlr never uses, left for analysts working in the portal.
     pub sessions_kept_for_portal: u32,
-    /// Sessions only response runs may use, so a bulk collection can never block them.
+    /// Sessions only response runs may use, so a bulk collection can never block them. Every
+    /// other free session goes to a response run first too, so one kept free answers an alert
+    /// at once and a burst of alerts takes the next sessions collections give back; each one
+    /// more kept free is a session every collection goes without.
     pub sessions_reserved_for_response: u32,
     /// Budget for every other endpoint (machines, machine actions, result links, cancel, library).
     pub api_calls_per_minute: u32,
@@ -25,10 +28,16 @@ pub struct Limits {
     /// How often in-flight actions are polled (batched, one call for up to 50 actions).
     pub poll_interval: Duration,
     /// An action still `Pending` after this long means the device is offline: fleetlr cancels it
-    /// (freeing its session slot) and keeps the target in its own queue.
+    /// (freeing its session slot) and keeps the target in its own queue. Once the tenant's
+    /// devices have shown how fast they pick actions up, the wait is learnt from them (three
+    /// times the slowest recent pickup), between `offline_after_min` and this.
     pub offline_after: Duration,
-    /// First wait before an offline device is tried again; doubles up to `offline_recheck_max`.
+    pub offline_after_min: Duration,
+    /// Wait before an offline device is tried again, for its first `offline_rechecks_at_base`
+    /// tries; then it doubles up to `offline_recheck_max`. Those tries only use capacity the rest
+    /// of the run leaves free (the queue puts them last).
     pub offline_recheck: Duration,
+    pub offline_rechecks_at_base: u32,
     pub offline_recheck_max: Duration,
     /// How often devices MDE reports inactive are looked up again (one Machines call per 50
     /// devices, from the general budget, no session), so a device that comes back is served
@@ -51,12 +60,14 @@ impl Default for Limits {
             pacing_margin: 0.05,
             max_sessions: 25,
             sessions_kept_for_portal: 0,
-            sessions_reserved_for_response: 3,
+            sessions_reserved_for_response: 1,
             api_calls_per_minute: 100,
             api_calls_per_hour: 1500,
             poll_interval: Duration::from_secs(15),
             offline_after: Duration::from_secs(10 * 60),
+            offline_after_min: Duration::from_secs(60),
             offline_recheck: Duration::from_secs(15 * 60),
+            offline_rechecks_at_base: 8,
             offline_recheck_max: Duration::from_secs(4 * 3600),
             inactive_recheck: Duration::from_secs(2 * 60),
             busy_retry: Duration::from_secs(2 * 60),

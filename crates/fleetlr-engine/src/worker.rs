@@ -29,6 +29,7 @@ use crate::fairness::FairQueue;
 use crate::limits::Limits;
 use crate::outcome::{self, Next};
 use crate::pacer::CallPacer;
+use crate::pickup::PickupLatency;
 use crate::playbooks::facts_from_json;
 use crate::reconcile::{ListedAction, Verdict, reconcile};
 use crate::slots::SessionSlots;
@@ -37,6 +38,8 @@ use crate::slots::SessionSlots;
 const BREAKER_MIN_SAMPLE: u64 = 5;
 /// Due targets fetched per run when looking for the next submission.
 const CANDIDATES_PER_RUN: u32 = 64;
+/// Shortest poll interval (tenant time), used while every collection slot is taken.
+const BUSY_POLL_FLOOR: Duration = Duration::from_secs(4);
 /// Longest the loop sleeps without a reason to wake.
 const IDLE_TICK: Duration = Duration::from_secs(5);
 
@@ -86,6 +89,8 @@ struct Flight {
     action_id: String,
     call_index: u32,
     watched_since: Instant,
+    /// Whether the device has been seen working on it (to learn pickup times once per action).
+    picked_up: bool,
     cancel_sent: bool,
 }
 
@@ -100,6 +105,7 @@ impl Flight {
             action_id,
             call_index: submission.call_index,
             watched_since: Instant::now(),
+            picked_up: false,
             cancel_sent: false,
         }
     }
@@ -203,6 +209,8 @@ pub(crate) struct Worker {
     recent_calls: VecDeque<Instant>,
     /// Runs whose first submission this process has measured.
     first_measured: HashSet<String>,
+    /// How fast this tenant's devices pick actions up, which sets when one counts as offline.
+    pickup: PickupLatency,
 }
 
 impl Worker {
@@ -235,6 +243,7 @@ impl Worker {
             wake_at: Instant::now(),
             recent_calls: VecDeque::new(),
             first_measured: HashSet::new(),
+            pickup: PickupLatency::default(),
         }
     }
 
@@ -612,8 +621,13 @@ impl Worker {
             }
         };
         let mut changed = false;
-        let offline_after = self.wall(self.tenant.limits.offline_after);
+        let limits = &self.tenant.limits;
+        let offline_after = self.pickup.offline_after(
+            limits.wall(limits.offline_after_min),
+            limits.wall(limits.offline_after),
+        );
         for action in actions {
+            self.learn_pickup(&action);
             if action.status.is_final() {
                 changed = true;
                 self.land(action);
@@ -656,18 +670,39 @@ impl Worker {
                 }
             }
         }
-        // While every collection slot is taken, the next finished action frees one that work is
-        // waiting for: poll at the configured pace. Otherwise every quiet poll doubles the
-        // interval, up to four times the configured one.
+        // While every collection slot is taken, each moment a finished action goes unseen is a
+        // session lost to work that waits for it: poll faster. Otherwise every quiet poll
+        // doubles the interval, up to four times the configured one.
         let slots_full = !self.slots.available(Priority::Collection);
         self.quiet_polls = if changed || slots_full {
             0
         } else {
             (self.quiet_polls + 1).min(2)
         };
-        let interval = self.wall(self.tenant.limits.poll_interval) * (1 << self.quiet_polls);
-        self.next_poll = Instant::now() + interval;
+        let limits = &self.tenant.limits;
+        let interval = if slots_full {
+            busy_poll_interval(limits.poll_interval)
+        } else {
+            limits.poll_interval * (1 << self.quiet_polls)
+        };
+        self.next_poll = Instant::now() + self.wall(interval);
         Ok(())
+    }
+
+    /// Learns from the first poll that shows a device working on (or done with) an action how
+    /// long pickups take. Withdrawn and expired actions were never picked up and teach nothing.
+    fn learn_pickup(&mut self, action: &MachineAction) {
+        let Some(flight) = self.flights.get_mut(&action.id) else {
+            return;
+        };
+        let picked = matches!(
+            action.status,
+            ActionStatus::InProgress | ActionStatus::Succeeded | ActionStatus::Failed
+        );
+        if picked && !flight.picked_up {
+            flight.picked_up = true;
+            self.pickup.observe(flight.watched_since.elapsed());
+        }
     }
 
     /// An action ended: its session is free; its results are captured and recorded in the
@@ -970,12 +1005,21 @@ impl Worker {
 }
 
 fn offline_backoff(limits: &Limits, times_offline: u32) -> chrono::TimeDelta {
-    let doublings = times_offline.saturating_sub(1).min(16);
+    let doublings = times_offline
+        .saturating_sub(limits.offline_rechecks_at_base.max(1))
+        .min(16);
     let wait = limits
         .offline_recheck
         .saturating_mul(1 << doublings)
         .min(limits.offline_recheck_max);
     to_delta(limits.wall(wait))
+}
+
+/// The poll interval while every collection slot is taken: a third of the configured one, but
+/// never under 4 s, so polls stay within 15 a minute (900 an hour, well inside the endpoint's
+/// 1,500) whatever `poll_interval` says.
+fn busy_poll_interval(poll_interval: Duration) -> Duration {
+    (poll_interval / 3).max(BUSY_POLL_FLOOR).min(poll_interval)
 }
 
 fn to_delta(duration: Duration) -> chrono::TimeDelta {
@@ -1118,16 +1162,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn offline_rechecks_back_off_by_doubling_up_to_the_cap_in_tenant_time() {
+    fn polls_quicken_while_slots_are_full_but_never_past_the_floor() {
+        assert_eq!(
+            [1, 6, 15, 60].map(|s| busy_poll_interval(Duration::from_secs(s)).as_secs()),
+            [1, 4, 5, 20]
+        );
+    }
+
+    #[test]
+    fn offline_rechecks_keep_their_base_pace_then_double_up_to_the_cap_in_tenant_time() {
         let limits = Limits {
             offline_recheck: Duration::from_secs(15 * 60),
+            offline_rechecks_at_base: 3,
             offline_recheck_max: Duration::from_secs(4 * 3600),
             ..Limits::default()
         };
         let minutes = |n| offline_backoff(&limits, n).num_minutes();
         assert_eq!(
-            [1, 2, 3, 4, 5, 6, 40].map(minutes),
-            [15, 30, 60, 120, 240, 240, 240]
+            [1, 2, 3, 4, 5, 6, 7, 8, 40].map(minutes),
+            [15, 15, 15, 30, 60, 120, 240, 240, 240]
         );
         let fast = Limits {
             time_scale: 60.0,

@@ -556,6 +556,51 @@ async fn configured_schedules_keep_their_state_across_starts_and_never_take_an_a
     ));
 }
 
+/// Takes `target` through one accepted call that ends as `end`.
+async fn one_call(store: &Store, target: i64, call: u32, end: CallEnd) {
+    let intent = store.record_intent(target, call).await.expect("intent");
+    store
+        .record_accepted(intent.id, &format!("a{target}-{call}"))
+        .await
+        .expect("accepted");
+    store
+        .finish_call(intent.id, "Succeeded", &[], &end)
+        .await
+        .expect("call ends");
+}
+
+#[tokio::test]
+async fn due_targets_put_online_devices_first_and_withdrawn_ones_last() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let id = store
+        .create_run(&new_run(), &targets(4))
+        .await
+        .expect("create");
+    let ids: Vec<i64> = store
+        .targets(&id)
+        .await
+        .expect("targets")
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    // dev0 was withdrawn as offline and is back in the queue; dev2 finished its first call.
+    let past = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
+    one_call(&store, ids[0], 0, CallEnd::DeviceOffline { retry_at: past }).await;
+    store
+        .defer_target(ids[0], TargetState::Pending, None, "active again")
+        .await
+        .expect("back in the queue");
+    one_call(&store, ids[2], 0, CallEnd::Continue { next_call: 1 }).await;
+
+    let due = store
+        .due_targets(&id, TargetState::Pending, chrono::Utc::now(), 10)
+        .await
+        .expect("due");
+    let order: Vec<&str> = due.iter().map(|t| t.device_id.as_str()).collect();
+    assert_eq!(order, ["dev2", "dev1", "dev3", "dev0"]);
+}
+
 #[tokio::test]
 async fn a_device_inactive_at_creation_starts_out_waiting_offline() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -184,7 +184,9 @@ struct LimitsFile {
     api_calls_per_hour: Option<u32>,
     poll_interval: Option<Period>,
     offline_after: Option<Period>,
+    offline_after_min: Option<Period>,
     offline_recheck: Option<Period>,
+    offline_rechecks_at_base: Option<u32>,
     offline_recheck_max: Option<Period>,
     inactive_recheck: Option<Period>,
     busy_retry: Option<Period>,
@@ -466,7 +468,11 @@ impl Tenant {
                 .unwrap_or(defaults.api_calls_per_hour),
             poll_interval: period(raw.poll_interval, defaults.poll_interval),
             offline_after: period(raw.offline_after, defaults.offline_after),
+            offline_after_min: period(raw.offline_after_min, defaults.offline_after_min),
             offline_recheck: period(raw.offline_recheck, defaults.offline_recheck),
+            offline_rechecks_at_base: raw
+                .offline_rechecks_at_base
+                .unwrap_or(defaults.offline_rechecks_at_base),
             offline_recheck_max: period(raw.offline_recheck_max, defaults.offline_recheck_max),
             inactive_recheck: period(raw.inactive_recheck, defaults.inactive_recheck),
             busy_retry: period(raw.busy_retry, defaults.busy_retry),
@@ -655,6 +661,7 @@ impl Tenant {
         for (key, value) in [
             ("poll_interval", limits.poll_interval),
             ("offline_after", limits.offline_after),
+            ("offline_after_min", limits.offline_after_min),
             ("offline_recheck", limits.offline_recheck),
             ("offline_recheck_max", limits.offline_recheck_max),
             ("inactive_recheck", limits.inactive_recheck),
@@ -666,6 +673,13 @@ impl Tenant {
                     "`limits.{key}` is 0s: give a period longer than zero"
                 ));
             }
+        }
+        if limits.offline_after < limits.offline_after_min {
+            say(format!(
+                "`limits.offline_after` ({}) is shorter than `limits.offline_after_min` ({}): make it at least as long",
+                fleetlr_playbook::format_duration(limits.offline_after),
+                fleetlr_playbook::format_duration(limits.offline_after_min)
+            ));
         }
         if limits.offline_recheck_max < limits.offline_recheck {
             say(format!(

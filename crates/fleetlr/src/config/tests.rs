@@ -96,7 +96,7 @@ fn the_parser_refuses_with_file_line_column_and_key() {
         ),
         (
             "tenants:\n  - name: a\n    limits: {max_session: 5}\n",
-            "fleetlr.yaml:3:14: tenants[0].limits: unknown field `max_session`, expected one of `live_response_calls_per_minute`, `pacing_margin`, `max_sessions`, `sessions_kept_for_portal`, `sessions_reserved_for_response`, `api_calls_per_minute`, `api_calls_per_hour`, `poll_interval`, `offline_after`, `offline_recheck`, `offline_recheck_max`, `inactive_recheck`, `busy_retry`, `reconcile_settle`, `time_scale`",
+            "fleetlr.yaml:3:14: tenants[0].limits: unknown field `max_session`, expected one of `live_response_calls_per_minute`, `pacing_margin`, `max_sessions`, `sessions_kept_for_portal`, `sessions_reserved_for_response`, `api_calls_per_minute`, `api_calls_per_hour`, `poll_interval`, `offline_after`, `offline_after_min`, `offline_recheck`, `offline_rechecks_at_base`, `offline_recheck_max`, `inactive_recheck`, `busy_retry`, `reconcile_settle`, `time_scale`",
         ),
         (
             "tenants:\n  - name: a\n    limits: {max_sessions: -1}\n",
