@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use fleetlr_store::{Firing, Schedule, ScheduleDef, ScheduleSource, StoreError};
 
 use crate::schedules::{self, FireError, Firer, SystemClock, Timing, WallClock};
@@ -15,7 +15,8 @@ use crate::{ControlError, Engine, PlaybookRef, RunRequest, TargetSpec, Trigger};
 #[derive(Debug, Clone)]
 pub struct ScheduleStatus {
     pub schedule: Schedule,
-    pub next_fire_at: Option<DateTime<Utc>>,
+    /// In the schedule's time zone (its offset then); none while paused.
+    pub next_fire_at: Option<DateTime<FixedOffset>>,
     pub last_firing: Option<Firing>,
 }
 

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use fleetlr_store::{
     FiringOutcome, MissedPolicy, OverlapPolicy, Schedule, SlotDecision, Store, StoreError,
 };
@@ -64,6 +64,11 @@ impl Timing {
             .find_next_occurrence(&after.with_timezone(&self.zone), false)
             .ok()
             .map(|at| at.with_timezone(&Utc))
+    }
+
+    /// `at` on the clocks of the schedule's time zone.
+    pub fn in_zone(&self, at: DateTime<Utc>) -> DateTime<FixedOffset> {
+        at.with_timezone(&self.zone).fixed_offset()
     }
 }
 
@@ -201,14 +206,15 @@ pub fn decide(
     }
 }
 
-/// The next time a schedule fires, as far as the clock alone tells (a paused schedule has none).
-pub fn next_fire_at(schedule: &Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// The next time a schedule fires, as far as the clock alone tells (a paused schedule has none),
+/// in the schedule's time zone.
+pub fn next_fire_at(schedule: &Schedule, now: DateTime<Utc>) -> Option<DateTime<FixedOffset>> {
     if schedule.paused {
         return None;
     }
-    Timing::parse(&schedule.def.cron, &schedule.def.timezone)
-        .ok()?
-        .next_after(schedule.cursor.max(now))
+    let timing = Timing::parse(&schedule.def.cron, &schedule.def.timezone).ok()?;
+    let next = timing.next_after(schedule.cursor.max(now))?;
+    Some(timing.in_zone(next))
 }
 
 /// The wall clock schedules are read against.

@@ -61,7 +61,11 @@ pub struct RunView {
     pub playbook: String,
     pub playbook_sha256: String,
     pub started_by: String,
+    /// `cli`, `api`, `webhook` or `schedule`.
     pub trigger: String,
+    /// What started it: the schedule's name for `schedule`, the hook, alert and rule for
+    /// `webhook`.
+    pub trigger_ref: Option<String>,
     pub priority: String,
     pub state: String,
     pub pause_reason: Option<String>,
@@ -355,6 +359,8 @@ pub struct ScheduleView {
     pub paused: bool,
     /// The next fire time (UTC); none while paused.
     pub next_fire_at: Option<String>,
+    /// The same instant on the clocks of `timezone` (RFC 3339 with that zone's offset then).
+    pub next_fire_local: Option<String>,
     /// A fire time waiting for the previous run to end.
     pub queued_fire_time: Option<String>,
     pub last_firing: Option<FiringView>,

@@ -238,6 +238,7 @@ pub(crate) fn view_with_counts(run: Run, counts: &[(TargetState, u64)]) -> RunVi
         playbook_sha256: run.playbook_sha256,
         started_by: run.started_by,
         trigger: run.trigger_kind.as_str().to_owned(),
+        trigger_ref: run.trigger_ref,
         priority: run.priority.as_str().to_owned(),
         state: run.state.as_str().to_owned(),
         pause_reason: run.pause_reason,

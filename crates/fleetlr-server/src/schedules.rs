@@ -19,8 +19,13 @@ pub(crate) async fn list_schedules(
     caller: Caller,
 ) -> Answer<Json<Vec<ScheduleView>>> {
     caller.require(Role::Viewer)?;
+    listed(&engine).await.map(Json)
+}
+
+/// Every schedule as the API lists it; the console shows the same.
+pub(crate) async fn listed(engine: &Engine) -> Answer<Vec<ScheduleView>> {
     let listed = engine.schedules().await.map_err(schedule_error)?;
-    Ok(Json(listed.into_iter().map(view).collect()))
+    Ok(listed.into_iter().map(view).collect())
 }
 
 #[utoipa::path(post, path = "/api/v1/schedules", tag = "schedules", request_body = NewSchedule, responses((status = 201, description = "the schedule, with its first fire time", body = ScheduleView), (status = 409, description = "the name is taken", body = ErrorBody), (status = 422, description = "invalid cron, time zone, playbook, parameters or targets", body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
@@ -77,8 +82,7 @@ pub(crate) async fn pause_schedule(
     caller: Caller,
     UrlPath(name): UrlPath<String>,
 ) -> Answer<Json<ScheduleView>> {
-    let outcome = set_paused(&engine, &caller, &name, true).await;
-    audited(&engine, &caller, "schedule.pause", Some(&name), outcome).await
+    set_paused(&engine, &caller, &name, true).await.map(Json)
 }
 
 #[utoipa::path(post, path = "/api/v1/schedules/{name}/resume", tag = "schedules", params(("name" = String, Path, description = "schedule name")), responses((status = 200, description = "resumed from the next fire time on (those passed while paused never fire)", body = ScheduleView), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
@@ -87,22 +91,32 @@ pub(crate) async fn resume_schedule(
     caller: Caller,
     UrlPath(name): UrlPath<String>,
 ) -> Answer<Json<ScheduleView>> {
-    let outcome = set_paused(&engine, &caller, &name, false).await;
-    audited(&engine, &caller, "schedule.resume", Some(&name), outcome).await
+    set_paused(&engine, &caller, &name, false).await.map(Json)
 }
 
-async fn set_paused(
+/// Pauses or resumes a schedule for a caller: the role check, the engine call and the audit
+/// entry (`schedule.pause` or `schedule.resume`), shared by the API and the console.
+pub(crate) async fn set_paused(
     engine: &Engine,
     caller: &Caller,
     name: &str,
     paused: bool,
-) -> Answer<Json<ScheduleView>> {
-    caller.require(Role::Operator)?;
-    let status = engine
-        .set_schedule_paused(name, paused)
-        .await
-        .map_err(schedule_error)?;
-    Ok(Json(view(status)))
+) -> Answer<ScheduleView> {
+    let outcome = async {
+        caller.require(Role::Operator)?;
+        let status = engine
+            .set_schedule_paused(name, paused)
+            .await
+            .map_err(schedule_error)?;
+        Ok(view(status))
+    }
+    .await;
+    let action = if paused {
+        "schedule.pause"
+    } else {
+        "schedule.resume"
+    };
+    audited(engine, caller, action, Some(name), outcome).await
 }
 
 /// The schedule a request describes; policies and priority named as the API documents them.
@@ -166,6 +180,7 @@ fn view(status: ScheduleStatus) -> ScheduleView {
     } = status;
     let stamp = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339();
     let def = schedule.def;
+    let next_utc = next_fire_at.map(|at| at.with_timezone(&chrono::Utc));
     ScheduleView {
         name: def.name,
         source: schedule.source.as_str().to_owned(),
@@ -179,7 +194,8 @@ fn view(status: ScheduleStatus) -> ScheduleView {
         missed: def.missed.as_str().to_owned(),
         overlap: def.overlap.as_str().to_owned(),
         paused: schedule.paused,
-        next_fire_at: next_fire_at.map(stamp),
+        next_fire_at: next_utc.map(stamp),
+        next_fire_local: next_fire_at.map(|at| at.to_rfc3339()),
         queued_fire_time: schedule.queued_slot.map(stamp),
         last_firing: last_firing.map(|f| FiringView {
             fire_time: stamp(f.slot_at),

@@ -722,3 +722,215 @@ async fn console_pages_escape_what_devices_and_callers_send() {
         .await;
     assert_eq!(bad_filter.status, StatusCode::BAD_REQUEST);
 }
+
+/// Signs in to the console with `token`; the session cookie (`name=value`).
+async fn console_cookie(daemon: &harness::Daemon, token: &str) -> String {
+    let signed_in = daemon
+        .send(console_form("/ui/login", "", &format!("token={token}")))
+        .await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    signed_in
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned()
+}
+
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field on the page")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_console_lists_schedules_with_their_next_fire_time_and_operators_pause_them() {
+    let daemon = start().await;
+    let body = |answer: &Answer| String::from_utf8_lossy(&answer.bytes).into_owned();
+    let added = daemon
+        .post(
+            "/api/v1/schedules",
+            &json!({
+                "name": "nightly",
+                "cron": "30 2 * * *",
+                "timezone": "Europe/Paris",
+                "playbook": "collect-file",
+                "targets": {"tags": ["prod"]},
+                "parameters": {"path": "C:\\triage.zip"},
+                "overlap": "queue",
+            }),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.json);
+    let listed = daemon.get("/api/v1/schedules").await;
+    let next = listed.json[0]["next_fire_at"]
+        .as_str()
+        .expect("a next fire time")
+        .to_owned();
+    let local = listed.json[0]["next_fire_local"]
+        .as_str()
+        .expect("the same in the schedule's zone");
+    assert!(
+        local.contains("T02:30:00+01:00") || local.contains("T02:30:00+02:00"),
+        "{local}"
+    );
+    let viewer = daemon
+        .post("/api/v1/tokens", &json!({"name": "vic", "role": "viewer"}))
+        .await;
+    assert_eq!(viewer.status, StatusCode::CREATED, "{}", viewer.json);
+
+    // A viewer: every schedule with its next fire time, in UTC and on Paris clocks; no button.
+    let viewer_cookie =
+        console_cookie(&daemon, viewer.json["token"].as_str().expect("token")).await;
+    let runs = daemon.send(console_get("/ui/runs", &viewer_cookie)).await;
+    assert!(body(&runs).contains("href=\"/ui/schedules\""), "navigation");
+    let page = daemon
+        .send(console_get("/ui/schedules", &viewer_cookie))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.header("content-security-policy")
+            .contains("script-src 'self'")
+    );
+    let html = body(&page);
+    assert!(html.contains("id=\"schedule-nightly\""), "{html}");
+    assert!(html.contains(&format!("datetime=\"{next}\"")), "{html}");
+    assert!(
+        html.contains("02:30 +0") && html.contains("Europe/Paris"),
+        "{html}"
+    );
+    assert!(
+        html.contains("overlap: queue") && html.contains("tags "),
+        "{html}"
+    );
+    assert!(html.contains("can read schedules but not pause"), "{html}");
+    assert!(!html.contains("/ui/schedules/nightly/pause"), "{html}");
+    // Even with the page's own CSRF value, the viewer's role is not enough (and it is audited).
+    let csrf = csrf_of(&html);
+    let refused = daemon
+        .send(console_form(
+            "/ui/schedules/nightly/pause",
+            &viewer_cookie,
+            &format!("csrf={csrf}"),
+        ))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        daemon.get("/api/v1/schedules").await.json[0]["paused"],
+        false
+    );
+
+    // An operator: a forged form changes nothing; the page's form pauses, audited.
+    let cookie = console_cookie(&daemon, &daemon.token).await;
+    let html = body(&daemon.send(console_get("/ui/schedules", &cookie)).await);
+    assert!(
+        html.contains("action=\"/ui/schedules/nightly/pause\""),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let pause = "/ui/schedules/nightly/pause";
+    let forged = daemon.send(console_form(pause, &cookie, "csrf=0000")).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let mut cross_site = console_form(pause, &cookie, &format!("csrf={csrf}"));
+    cross_site.headers_mut().insert(
+        header::ORIGIN,
+        "https://evil.example".parse().expect("header"),
+    );
+    assert_eq!(daemon.send(cross_site).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        daemon.get("/api/v1/schedules").await.json[0]["paused"],
+        false
+    );
+    let done = daemon
+        .send(console_form(pause, &cookie, &format!("csrf={csrf}")))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(done.header("location"), "/ui/schedules?done=pause");
+    let schedule = daemon.get("/api/v1/schedules").await.json[0].clone();
+    assert_eq!(schedule["paused"], true);
+    assert_eq!(schedule["next_fire_at"], Value::Null);
+    let html = body(
+        &daemon
+            .send(console_get("/ui/schedules?done=pause", &cookie))
+            .await,
+    );
+    assert!(html.contains("Schedule paused"), "{html}");
+    assert!(
+        html.contains("action=\"/ui/schedules/nightly/resume\""),
+        "{html}"
+    );
+    let unknown = daemon
+        .send(console_form(
+            "/ui/schedules/no-such/pause",
+            &cookie,
+            &format!("csrf={csrf}"),
+        ))
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let audit = daemon.get("/api/v1/audit").await.json;
+    let entries = audit.as_array().expect("entries");
+    let logged = |actor: &str, outcome: &str| {
+        entries.iter().any(|e| {
+            e["action"] == "schedule.pause"
+                && e["actor"] == actor
+                && e["subject"] == "nightly"
+                && e["outcome"] == outcome
+        })
+    };
+    assert!(
+        logged("tester", "ok") && logged("vic", "refused"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_started_by_a_schedule_links_to_it() {
+    let daemon = start().await;
+    // A run of a tenant the engine does not schedule, recorded as a schedule's fire time records
+    // it.
+    let id = daemon
+        .engine
+        .store()
+        .create_run(
+            &NewRun {
+                tenant: "offstage".into(),
+                playbook_name: "collect-file".into(),
+                playbook_sha256: "0".repeat(64),
+                playbook_source: String::new(),
+                parameters: json!({}),
+                started_by: "schedule:nightly".into(),
+                trigger_kind: TriggerKind::Schedule,
+                trigger_ref: Some("nightly".into()),
+                priority: Priority::Collection,
+                expires_at: chrono::Utc::now() + chrono::TimeDelta::hours(1),
+                max_failure_percent: None,
+                canary: None,
+                library: json!({}),
+                alert: None,
+                target_spec: json!({"tags": ["prod"]}),
+                alert_claim: None,
+            },
+            &[NewTarget {
+                device_id: "dev-1".into(),
+                device_name: None,
+            }],
+        )
+        .await
+        .expect("run stored");
+    let run = daemon.get(&format!("/api/v1/runs/{id}")).await.json;
+    assert_eq!(
+        (&run["trigger"], &run["trigger_ref"]),
+        (&json!("schedule"), &json!("nightly"))
+    );
+    let cookie = console_cookie(&daemon, &daemon.token).await;
+    for path in ["/ui/runs".to_owned(), format!("/ui/runs/{id}")] {
+        let page = daemon.send(console_get(&path, &cookie)).await;
+        let html = String::from_utf8_lossy(&page.bytes);
+        assert!(
+            html.contains("href=\"/ui/schedules#schedule-nightly\""),
+            "{path}: {html}"
+        );
+    }
+}

@@ -214,6 +214,16 @@ fn daylight_saving_changes_fire_once_at_the_local_time_or_right_after_the_gap() 
     );
 }
 
+#[test]
+fn a_fire_time_reads_on_the_clocks_of_its_zone() {
+    let timing = Timing::parse("30 2 * * *", "Europe/Paris").expect("valid");
+    // Winter (CET, +01:00) then summer (CEST, +02:00): the same local 02:30.
+    let winter = timing.in_zone(utc("2026-01-10T01:30:00Z"));
+    assert_eq!(winter.to_rfc3339(), "2026-01-10T02:30:00+01:00");
+    let summer = timing.in_zone(utc("2026-07-10T00:30:00Z"));
+    assert_eq!(summer.to_rfc3339(), "2026-07-10T02:30:00+02:00");
+}
+
 /// A wall clock that follows tokio's (paused) clock from a fixed start.
 struct PausedClock {
     start: DateTime<Utc>,

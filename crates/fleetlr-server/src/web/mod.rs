@@ -1,6 +1,7 @@
 //! The web console: server-rendered pages for operators (runs list with progress, run detail
 //! with targets, per-command outcomes, artifacts and the event log; cancel, pause, resume and
-//! retry), behind a sign-in with an API token kept in an HttpOnly, SameSite=Strict cookie.
+//! retry; schedules with their next fire times, paused and resumed), behind a sign-in with an
+//! API token kept in an HttpOnly, SameSite=Strict cookie.
 //! Pages refresh a region of themselves for live updates (`assets/live.js`); there is no
 //! front-end build.
 //!
@@ -25,6 +26,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::runs::{self, control, find_run, run_view, view_with_counts};
+use crate::schedules;
 use session::{CsrfForm, Session};
 
 /// Largest form a page posts (a token, a CSRF field).
@@ -49,6 +51,8 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/ui/runs", get(runs_page))
         .route("/ui/runs/{id}", get(run_page))
         .route("/ui/runs/{id}/{action}", post(run_control))
+        .route("/ui/schedules", get(schedules_page))
+        .route("/ui/schedules/{name}/{action}", post(schedule_control))
         .route(
             "/ui/runs/{id}/outcomes/{outcome}/artifact",
             get(artifact_download),
@@ -323,6 +327,85 @@ fn run_control_action(action: &str) -> Option<(&'static str, &'static str)> {
         "retry" => (
             "run.retry",
             "The failed, timed-out and expired devices are queued again.",
+        ),
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchedulesQuery {
+    /// Set by the redirect after a pause or resume went through.
+    done: Option<String>,
+}
+
+async fn schedules_page(
+    State(engine): State<Engine>,
+    session: Session,
+    Query(query): Query<SchedulesQuery>,
+) -> Response {
+    let notice = query
+        .done
+        .as_deref()
+        .and_then(schedule_control_action)
+        .map(|(_, text)| (StatusCode::OK, text.to_owned()));
+    schedules_list(&engine, &session, notice).await
+}
+
+/// The schedules page; `notice` is an answer to a control the operator sent.
+async fn schedules_list(
+    engine: &Engine,
+    session: &Session,
+    notice: Option<(StatusCode, String)>,
+) -> Response {
+    let listed = match schedules::listed(engine).await {
+        Ok(listed) => listed,
+        Err(err) => return err.into_response(),
+    };
+    let status = notice
+        .as_ref()
+        .map_or(StatusCode::OK, |(status, _)| *status);
+    let page = pages::schedules(
+        session,
+        &listed,
+        notice.as_ref().map(|(_, text)| text.as_str()),
+        chrono::Utc::now(),
+    );
+    (status, page).into_response()
+}
+
+async fn schedule_control(
+    State(engine): State<Engine>,
+    session: Session,
+    UrlPath((name, action)): UrlPath<(String, String)>,
+    form: CsrfForm,
+) -> Response {
+    if let Err(forged) = session.check(&form) {
+        return forged.into_response();
+    }
+    let Some((paused, _)) = schedule_control_action(&action) else {
+        return pages::refused(StatusCode::NOT_FOUND, "There is no such action.");
+    };
+    match schedules::set_paused(&engine, session.caller(), &name, paused).await {
+        Ok(_) => Redirect::to(&format!("/ui/schedules?done={action}")).into_response(),
+        Err(err) => {
+            let notice = Some((err.status, err.message().to_owned()));
+            schedules_list(&engine, &session, notice).await
+        }
+    }
+}
+
+/// A schedule control the page offers: whether it pauses, and what the page says once it went
+/// through (`?done=ACTION`).
+fn schedule_control_action(action: &str) -> Option<(bool, &'static str)> {
+    Some(match action {
+        "pause" => (
+            true,
+            "Schedule paused: none of its fire times fires until it is resumed.",
+        ),
+        "resume" => (
+            false,
+            "Schedule resumed: it fires from its next fire time on; those passed while it was paused do not fire.",
         ),
         _ => return None,
     })

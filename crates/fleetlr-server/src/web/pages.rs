@@ -11,7 +11,7 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::RunDetail;
 use super::session::Session;
-use crate::api::{Progress, RunView};
+use crate::api::{FiringView, Progress, RunView, ScheduleView};
 
 const RUN_STATES: [RunState; 6] = [
     RunState::Queued,
@@ -54,7 +54,10 @@ fn layout(title: &str, session: Option<&Session>, content: Markup) -> Markup {
                 header.top {
                     a.brand href="/ui/runs" { "fleetlr" }
                     @if let Some(session) = session {
-                        nav aria-label="Main" { a href="/ui/runs" { "Runs" } }
+                        nav aria-label="Main" {
+                            a href="/ui/runs" { "Runs" }
+                            a href="/ui/schedules" { "Schedules" }
+                        }
                         div.who {
                             span { "Signed in as " strong { (session.caller().name) } " (" (session.caller().role.as_str()) ")" }
                             form method="post" action="/ui/logout" {
@@ -178,7 +181,7 @@ pub(crate) fn runs_region(
                                 br; small.id { (short_id(&run.id)) }
                             }
                             td { (state_badge(&run.state)) @if let Some(reason) = &run.pause_reason { br; small { (reason) } } }
-                            td { (run.started_by) br; small { "by " (run.trigger) ", " (run.priority) } }
+                            td { (run.started_by) br; small { "by " (trigger(run)) ", " (run.priority) } }
                             td { (progress(run)) }
                             td { (counts(run)) }
                             td { (eta(run, now)) }
@@ -240,14 +243,14 @@ pub(crate) fn run_region(session: &Session, detail: &RunDetail, now: DateTime<Ut
             (counts(run))
             (controls(session, detail, state))
             dl {
-                dt { "Started by" } dd { (run.started_by) " (" (run.trigger) ")" }
+                dt { "Started by" } dd { (run.started_by) " (" (trigger(run)) ")" }
                 dt { "Priority" } dd { (run.priority) }
                 dt { "Tenant" } dd { (run.tenant) }
                 dt { "Created" } dd { (timestamp(&run.created_at, now)) }
                 dt { "Remaining" } dd { (eta(run, now)) }
                 dt { "Expires" } dd { (timestamp(&run.expires_at, now)) }
                 @if let Some(finished) = &run.finished_at { dt { "Ended" } dd { (timestamp(finished, now)) } }
-                dt { "Targets" } dd { (target_spec(&run.target_spec)) }
+                dt { "Targets" } dd { (target_spec("spec", &run.target_spec)) }
                 dt { "Parameters" } dd { (parameters(&run.parameters)) }
                 dt { "Playbook SHA-256" } dd { code.hash { (run.playbook_sha256) } }
             }
@@ -455,9 +458,144 @@ fn events(detail: &RunDetail, now: DateTime<Utc>) -> Markup {
     }
 }
 
-/// What the run targeted, as asked: named devices (listed on demand when many), tags, groups,
-/// an OData filter.
-fn target_spec(spec: &serde_json::Value) -> Markup {
+/// What started a run; a schedule links to its row on the schedules page.
+fn trigger(run: &RunView) -> Markup {
+    match (run.trigger.as_str(), &run.trigger_ref) {
+        ("schedule", Some(name)) => html! {
+            a.schedule href={ "/ui/schedules#schedule-" (name) } { "schedule " (name) }
+        },
+        _ => html! { (run.trigger) },
+    }
+}
+
+pub(crate) fn schedules(
+    session: &Session,
+    schedules: &[ScheduleView],
+    notice: Option<&str>,
+    now: DateTime<Utc>,
+) -> Markup {
+    let can_act = session.caller().require(Role::Operator).is_ok();
+    layout(
+        "Schedules",
+        Some(session),
+        html! {
+            h1 { "Schedules" }
+            @if let Some(text) = notice {
+                p.notice role="status" { (text) }
+            }
+            @if !can_act {
+                p.hint { "Your role (" (session.caller().role.as_str()) ") can read schedules but not pause or resume them." }
+            }
+            @if schedules.is_empty() {
+                p { "No schedules yet. Add one under " code { "schedules:" } " in the configuration, or with " code { "fleetlr schedules add" } "." }
+            } @else {
+                table.schedules {
+                    caption {
+                        (schedules.len()) @if schedules.len() == 1 { " schedule" } @else { " schedules" }
+                        "; fire times in UTC and on the clocks of each schedule's time zone"
+                    }
+                    thead { tr {
+                        th scope="col" { "Schedule" }
+                        th scope="col" { "When" }
+                        th scope="col" { "Playbook" }
+                        th scope="col" { "Targets" }
+                        th scope="col" { "Policies" }
+                        th scope="col" { "Next fire time" }
+                        th scope="col" { "Last fire time" }
+                        @if can_act { th scope="col" { "Actions" } }
+                    } }
+                    tbody {
+                        @for schedule in schedules {
+                            tr #{ "schedule-" (schedule.name) } {
+                                th scope="row" {
+                                    (schedule.name) br;
+                                    small { "from " @if schedule.source == "config" { "the configuration" } @else { "the API" } }
+                                }
+                                td { code { (schedule.cron) } br; small { (schedule.timezone) } }
+                                td {
+                                    (schedule.playbook) br;
+                                    small {
+                                        (schedule.priority.as_deref().unwrap_or("the playbook's priority"))
+                                        @if let Some(tenant) = &schedule.tenant { ", tenant " (tenant) }
+                                    }
+                                }
+                                td { (target_spec(&format!("spec-{}", schedule.name), &schedule.targets)) }
+                                td {
+                                    "missed: " (words(&schedule.missed)) br;
+                                    "overlap: " (schedule.overlap)
+                                    @if let Some(queued) = &schedule.queued_fire_time {
+                                        br; small { "waiting: " (timestamp(queued, now)) }
+                                    }
+                                }
+                                td.next { (next_fire(schedule, now)) }
+                                td.last { (last_firing(schedule.last_firing.as_ref(), now)) }
+                                @if can_act { td { (schedule_control(session, schedule)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// When a schedule fires next: the instant in UTC, and the same on its zone's clocks.
+fn next_fire(schedule: &ScheduleView, now: DateTime<Utc>) -> Markup {
+    let local = schedule
+        .next_fire_local
+        .as_deref()
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok());
+    html! {
+        @if schedule.paused {
+            (state_badge("paused")) br; small { "no fire time fires until it is resumed" }
+        } @else if let Some(next) = &schedule.next_fire_at {
+            (timestamp(next, now)) br;
+            @if let Some(local) = local {
+                small.local { (local.format("%Y-%m-%d %H:%M %:z")) " " (schedule.timezone) }
+            }
+        } @else {
+            span.muted { "none: the expression has no later fire time" }
+        }
+    }
+}
+
+/// What became of a schedule's latest fire time: its run, why it was skipped, or the error.
+fn last_firing(firing: Option<&FiringView>, now: DateTime<Utc>) -> Markup {
+    let Some(firing) = firing else {
+        return html! { span.muted { "none yet" } };
+    };
+    let detail = |key: &str| firing.detail[key].as_str().map(str::to_owned);
+    html! {
+        (timestamp(&firing.fire_time, now)) br;
+        (state_badge(&firing.outcome))
+        @if let Some(run) = &firing.run_id {
+            " " a href={ "/ui/runs/" (run) } { "run " (short_id(run)) }
+        }
+        @if let Some(count) = firing.detail["fire_times"].as_u64().filter(|n| *n > 1) {
+            " (" (count) " fire times)"
+        }
+        @if let Some(reason) = detail("reason") { br; small { (reason) } }
+        @if let Some(error) = detail("error") { p.error { (error) } }
+    }
+}
+
+fn schedule_control(session: &Session, schedule: &ScheduleView) -> Markup {
+    let (action, label) = if schedule.paused {
+        ("resume", "Resume")
+    } else {
+        ("pause", "Pause")
+    };
+    html! {
+        form method="post" action={ "/ui/schedules/" (schedule.name) "/" (action) } {
+            input type="hidden" name="csrf" value=(session.csrf());
+            button #{ (action) "-" (schedule.name) } type="submit" class={ "action " (action) } { (label) }
+        }
+    }
+}
+
+/// What a run or schedule targets, as asked: named devices (listed on demand when many), tags,
+/// groups, an OData filter. `id` names the element that lists many devices.
+fn target_spec(id: &str, spec: &serde_json::Value) -> Markup {
     let list = |key: &str| -> Vec<String> {
         spec[key]
             .as_array()
@@ -473,7 +611,7 @@ fn target_spec(spec: &serde_json::Value) -> Markup {
     html! {
         ul.plain {
             @if devices.len() > 5 {
-                li { details #spec-devices { summary #spec-devices-summary { (devices.len()) " named devices" } code { (devices.join(", ")) } } }
+                li { details #(format!("{id}-devices")) { summary #(format!("{id}-devices-summary")) { (devices.len()) " named devices" } code { (devices.join(", ")) } } }
             } @else if !devices.is_empty() {
                 li { "devices " code { (devices.join(", ")) } }
             }
