@@ -9,6 +9,7 @@ mod engine;
 mod fuzz_corpus;
 mod hooks;
 mod library_sync;
+mod prune;
 mod schedules;
 mod secrets;
 mod simulator;

@@ -46,7 +46,10 @@ async fn a_fire_time_starts_one_run_linked_to_its_schedule() {
         .await
         .expect("configured");
     let listed = engine.schedules().await.expect("listed");
-    let next = listed[0].next_fire_at.expect("a next fire time");
+    let next = listed[0]
+        .next_fire_at
+        .expect("a next fire time")
+        .with_timezone(&chrono::Utc);
     assert!(next > chrono::Utc::now());
     // What the loop does at 02:00, done now (the loop's timing is tested on a paused clock).
     let schedule = listed[0].schedule.clone();

@@ -1,7 +1,8 @@
 //! The web console in a real browser: headless Chromium driven through ChromeDriver (WebDriver)
 //! against the real daemon process and the simulator. An operator signs in with a token, sees
 //! the run in the list, opens it, cancels it and watches the page change to cancelled through its
-//! live updates; a viewer sees the same run without the buttons. Screenshots are saved in the
+//! live updates, then opens the schedules page and finds the next fire time the API reports; a
+//! viewer sees the same run without the buttons. Screenshots are saved in the
 //! test output directory and their paths printed.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the
@@ -175,6 +176,7 @@ async fn an_operator_signs_in_opens_a_run_cancels_it_and_sees_it_change() {
     let root = tempfile::tempdir().expect("tempdir");
     let config = write_config_at(root.path(), &sim, SPEEDUP);
     let devices = device_ids(&sim).await;
+    let scheduled = devices[..3].to_vec();
     let daemon = start_daemon(&config, sim.sim.client_secret()).await;
     let (status, operator) = daemon
         .post(
@@ -280,6 +282,52 @@ async fn an_operator_signs_in_opens_a_run_cancels_it_and_sees_it_change() {
             .any(|e| e["action"] == action && e["actor"] == "olga" && e["outcome"] == "ok")
     };
     assert!(by("console.sign_in") && by("run.cancel"), "{audit}");
+
+    // The schedules page, through the navigation: the next fire time the API reports, in UTC
+    // and on the schedule's own clocks.
+    let (status, added) = daemon
+        .post(
+            "/api/v1/schedules",
+            &json!({
+                "name": "nightly", "cron": "30 2 * * *", "timezone": "America/New_York",
+                "playbook": "e2e-triage", "targets": {"devices": scheduled},
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    browser
+        .find(Locator::Css("header nav a[href='/ui/schedules']"))
+        .await
+        .expect("a Schedules link in the navigation")
+        .click()
+        .await
+        .expect("open the schedules");
+    let next_cell = eventually(Duration::from_secs(10), "the schedules page", || async {
+        browser
+            .find(Locator::Css("#schedule-nightly td.next"))
+            .await
+            .ok()
+    })
+    .await;
+    let (_, listed) = daemon.get("/api/v1/schedules").await;
+    let api_next = listed[0]["next_fire_at"].as_str().expect("next fire time");
+    let shown = next_cell
+        .find(Locator::Css("time"))
+        .await
+        .expect("a time element")
+        .attr("datetime")
+        .await
+        .expect("attribute read");
+    assert_eq!(shown.as_deref(), Some(api_next));
+    let utc = fleetlr_store::parse_stamp(api_next).expect("an RFC 3339 time");
+    let cell = next_cell.text().await.expect("cell text");
+    assert!(
+        cell.contains(&utc.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            && cell.contains("02:30")
+            && cell.contains("America/New_York"),
+        "{cell}"
+    );
+    screenshot(&browser, "web-console-schedules").await;
 
     // A viewer reads the same run but is offered no action.
     browser
