@@ -46,17 +46,13 @@ Exit codes:
   1  error: the request was refused (the daemon's message is printed), or the daemon is unreachable
   2  with --wait: the run ended with targets that failed, timed out, expired or were cancelled";
 
+/// What a run targets, its parameters and its priority: the flags `fleetlr run` and
+/// `fleetlr schedules add` share.
 #[derive(Debug, Args)]
-#[command(after_help = RUN_EXIT_CODES)]
-pub struct RunArgs {
-    /// A playbook the daemon knows by name, or a path to a playbook file (sent with the request).
-    playbook: String,
+pub(crate) struct TargetArgs {
     /// A device id or computer name (repeat for more).
     #[arg(long = "device")]
     devices: Vec<String>,
-    /// A file of device ids or computer names, one per line (`#` starts a comment).
-    #[arg(long)]
-    device_file: Option<std::path::PathBuf>,
     /// Every device with this machine tag (repeat for more).
     #[arg(long = "tag")]
     tags: Vec<String>,
@@ -71,7 +67,41 @@ pub struct RunArgs {
     params: Vec<(String, String)>,
     /// Override the playbook's priority.
     #[arg(long, value_parser = ["response", "collection"])]
-    priority: Option<String>,
+    pub(crate) priority: Option<String>,
+}
+
+impl TargetArgs {
+    /// The targets as the API takes them, with `more_devices` after the `--device` ones.
+    pub(crate) fn targets(&self, more_devices: Vec<String>) -> Targets {
+        Targets {
+            devices: self.devices.iter().cloned().chain(more_devices).collect(),
+            tags: self.tags.clone(),
+            rbac_group_ids: self.groups.clone(),
+            filter: self.filter.clone(),
+        }
+    }
+
+    /// The parameters as the API takes them (text values).
+    pub(crate) fn parameters(&self) -> BTreeMap<String, Value> {
+        self.params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect()
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = RUN_EXIT_CODES)]
+pub struct RunArgs {
+    /// A playbook the daemon knows by name, or a path to a playbook file (sent with the request).
+    playbook: String,
+    #[command(flatten)]
+    targets: TargetArgs,
+    /// A file of device ids or computer names, one per line (`#` starts a comment).
+    // Listed right after --device: the same display order as the first flag of `targets`, and
+    // help sorts ties by name.
+    #[arg(long, display_order = 0)]
+    device_file: Option<std::path::PathBuf>,
     /// Tenant name from the daemon's configuration (default: its first tenant).
     #[arg(long)]
     tenant: Option<String>,
@@ -253,7 +283,7 @@ fn create_body(args: &RunArgs) -> anyhow::Result<CreateRun> {
     } else {
         (Some(args.playbook.clone()), None, None)
     };
-    let mut devices = args.devices.clone();
+    let mut devices = Vec::new();
     if let Some(file) = &args.device_file {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -270,18 +300,9 @@ fn create_body(args: &RunArgs) -> anyhow::Result<CreateRun> {
         playbook_yaml,
         name,
         tenant: args.tenant.clone(),
-        targets: Targets {
-            devices,
-            tags: args.tags.clone(),
-            rbac_group_ids: args.groups.clone(),
-            filter: args.filter.clone(),
-        },
-        parameters: args
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-        priority: args.priority.clone(),
+        targets: args.targets.targets(devices),
+        parameters: args.targets.parameters(),
+        priority: args.targets.priority.clone(),
         expires_after: args.expires_after.clone(),
         max_failure_percent: args.max_failure_percent,
         canary: args.canary,

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use fleetlr_server::api::{NewSchedule, ScheduleView, Targets};
+use fleetlr_server::api::{NewSchedule, ScheduleView};
 use serde_json::Value;
 
-use crate::client_cmd::{Api, ServerArgs, parse_param, print_value, runtime, table};
+use crate::client_cmd::{Api, ServerArgs, TargetArgs, print_value, runtime, table};
 
 #[derive(Debug, Subcommand)]
 pub enum SchedulesCommand {
@@ -56,24 +56,8 @@ pub struct AddArgs {
     /// Tenant name from the daemon's configuration (default: its first tenant).
     #[arg(long)]
     tenant: Option<String>,
-    /// A device id or computer name (repeat for more).
-    #[arg(long = "device")]
-    devices: Vec<String>,
-    /// Every device with this machine tag (repeat for more).
-    #[arg(long = "tag")]
-    tags: Vec<String>,
-    /// Every device of this RBAC device group id (repeat for more).
-    #[arg(long = "group")]
-    groups: Vec<String>,
-    /// An OData filter over /api/machines.
-    #[arg(long)]
-    filter: Option<String>,
-    /// A playbook parameter, name=value (repeat for more).
-    #[arg(long = "param", value_parser = parse_param)]
-    params: Vec<(String, String)>,
-    /// Override the playbook's priority.
-    #[arg(long, value_parser = ["response", "collection"])]
-    priority: Option<String>,
+    #[command(flatten)]
+    targets: TargetArgs,
     /// Fire times missed while the daemon was down: fire the latest once, or skip them.
     #[arg(long, value_parser = ["run_once", "skip"], default_value = "run_once")]
     missed: String,
@@ -157,18 +141,9 @@ fn add_body(args: &AddArgs) -> NewSchedule {
         timezone: Some(args.timezone.clone()),
         playbook: args.playbook.clone(),
         tenant: args.tenant.clone(),
-        targets: Targets {
-            devices: args.devices.clone(),
-            tags: args.tags.clone(),
-            rbac_group_ids: args.groups.clone(),
-            filter: args.filter.clone(),
-        },
-        parameters: args
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-        priority: args.priority.clone(),
+        targets: args.targets.targets(Vec::new()),
+        parameters: args.targets.parameters(),
+        priority: args.targets.priority.clone(),
         missed: Some(args.missed.clone()),
         overlap: Some(args.overlap.clone()),
     }
@@ -222,6 +197,61 @@ fn schedules_table(schedules: &[ScheduleView]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        add: AddArgs,
+    }
+
+    #[test]
+    fn add_takes_the_same_target_flags_as_run() {
+        let cli = Cli::try_parse_from([
+            "add",
+            "nightly",
+            "--cron",
+            "0 2 * * *",
+            "--playbook",
+            "collect-file",
+            "--device",
+            "a",
+            "--tag",
+            "prod",
+            "--group",
+            "7",
+            "--filter",
+            "osPlatform eq 'Linux'",
+            "--param",
+            "path=C:\\x",
+            "--priority",
+            "response",
+        ])
+        .expect("parses");
+        let body = add_body(&cli.add);
+        assert_eq!(body.targets.devices, ["a"]);
+        assert_eq!(body.targets.tags, ["prod"]);
+        assert_eq!(body.targets.rbac_group_ids, ["7"]);
+        assert_eq!(
+            body.targets.filter.as_deref(),
+            Some("osPlatform eq 'Linux'")
+        );
+        assert_eq!(body.parameters["path"], "C:\\x");
+        assert_eq!(body.priority.as_deref(), Some("response"));
+        assert!(
+            Cli::try_parse_from([
+                "add",
+                "n",
+                "--cron",
+                "x",
+                "--playbook",
+                "p",
+                "--device-file",
+                "f"
+            ])
+            .is_err()
+        );
+    }
 
     #[test]
     fn schedules_render_from_the_servers_json() {
