@@ -379,24 +379,7 @@ async fn artifacts_stream_with_their_hash_and_nothing_outside_the_directory_is_s
     let store = daemon.engine.store();
     let id = store
         .create_run(
-            &NewRun {
-                tenant: "offstage".into(),
-                playbook_name: "collect-file".into(),
-                playbook_sha256: "0".repeat(64),
-                playbook_source: String::new(),
-                parameters: json!({}),
-                started_by: "test".into(),
-                trigger_kind: TriggerKind::Api,
-                trigger_ref: None,
-                priority: Priority::Collection,
-                expires_at: chrono::Utc::now() + chrono::TimeDelta::hours(1),
-                max_failure_percent: None,
-                canary: None,
-                library: json!({}),
-                alert: None,
-                target_spec: json!({"devices": ["dev-1"]}),
-                alert_claim: None,
-            },
+            &offstage_run(TriggerKind::Api, None),
             &[NewTarget {
                 device_id: "dev-1".into(),
                 device_name: Some("ws-1.corp".into()),
@@ -510,6 +493,29 @@ async fn artifacts_stream_with_their_hash_and_nothing_outside_the_directory_is_s
         .assert_error(404, "artifact_not_found");
 }
 
+/// A run of a tenant the engine does not schedule, so its records stay exactly as written; one
+/// a schedule started is recorded as its fire time records it.
+fn offstage_run(trigger_kind: TriggerKind, schedule: Option<&str>) -> NewRun {
+    NewRun {
+        tenant: "offstage".into(),
+        playbook_name: "collect-file".into(),
+        playbook_sha256: "0".repeat(64),
+        playbook_source: String::new(),
+        parameters: json!({}),
+        started_by: schedule.map_or_else(|| "test".into(), |name| format!("schedule:{name}")),
+        trigger_kind,
+        trigger_ref: schedule.map(str::to_owned),
+        priority: Priority::Collection,
+        expires_at: chrono::Utc::now() + chrono::TimeDelta::hours(1),
+        max_failure_percent: None,
+        canary: None,
+        library: json!({}),
+        alert: None,
+        target_spec: json!({"devices": ["dev-1"]}),
+        alert_claim: None,
+    }
+}
+
 /// A form post from the console, as a browser on this origin sends it.
 fn console_form(path: &str, cookie: &str, body: &str) -> Request<Body> {
     Request::post(path)
@@ -609,13 +615,7 @@ async fn the_console_keeps_the_token_in_a_strict_cookie_and_refuses_forged_forms
     let detail = daemon
         .send(console_get(&format!("/ui/runs/{id}"), &cookie))
         .await;
-    let html = body(&detail);
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a CSRF field on the page")
-        .to_owned();
+    let csrf = csrf_of(&body(&detail));
     let cancel = format!("/ui/runs/{id}/cancel");
     let missing = daemon.send(console_form(&cancel, &cookie, "")).await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
@@ -689,19 +689,7 @@ async fn console_pages_escape_what_devices_and_callers_send() {
         .await;
     assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.json);
     let id = created.json["id"].as_str().expect("id");
-    let signed_in = daemon
-        .send(console_form(
-            "/ui/login",
-            "",
-            &format!("token={}", daemon.token),
-        ))
-        .await;
-    let cookie = signed_in
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let cookie = console_cookie(&daemon, &daemon.token).await;
     for path in [
         "/ui/runs".to_owned(),
         format!("/ui/runs/{id}"),
@@ -888,30 +876,11 @@ async fn the_console_lists_schedules_with_their_next_fire_time_and_operators_pau
 #[tokio::test]
 async fn a_run_started_by_a_schedule_links_to_it() {
     let daemon = start().await;
-    // A run of a tenant the engine does not schedule, recorded as a schedule's fire time records
-    // it.
     let id = daemon
         .engine
         .store()
         .create_run(
-            &NewRun {
-                tenant: "offstage".into(),
-                playbook_name: "collect-file".into(),
-                playbook_sha256: "0".repeat(64),
-                playbook_source: String::new(),
-                parameters: json!({}),
-                started_by: "schedule:nightly".into(),
-                trigger_kind: TriggerKind::Schedule,
-                trigger_ref: Some("nightly".into()),
-                priority: Priority::Collection,
-                expires_at: chrono::Utc::now() + chrono::TimeDelta::hours(1),
-                max_failure_percent: None,
-                canary: None,
-                library: json!({}),
-                alert: None,
-                target_spec: json!({"tags": ["prod"]}),
-                alert_claim: None,
-            },
+            &offstage_run(TriggerKind::Schedule, Some("nightly")),
             &[NewTarget {
                 device_id: "dev-1".into(),
                 device_name: None,
