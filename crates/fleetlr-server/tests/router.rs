@@ -690,10 +690,22 @@ async fn console_pages_escape_what_devices_and_callers_send() {
     assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.json);
     let id = created.json["id"].as_str().expect("id");
     let cookie = console_cookie(&daemon, &daemon.token).await;
+    let scheduled = daemon
+        .post(
+            "/api/v1/schedules",
+            &json!({
+                "name": "hostile", "cron": "0 2 * * *", "playbook": "collect-file",
+                "targets": {"devices": [hostile]},
+                "parameters": {"path": "C:\\x.txt"},
+            }),
+        )
+        .await;
+    assert_eq!(scheduled.status, StatusCode::CREATED, "{}", scheduled.json);
     for path in [
         "/ui/runs".to_owned(),
         format!("/ui/runs/{id}"),
         format!("/ui/runs/{id}?part=live"),
+        "/ui/schedules".to_owned(),
     ] {
         let page = daemon.send(console_get(&path, &cookie)).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
