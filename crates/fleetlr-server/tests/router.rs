@@ -896,6 +896,7 @@ async fn a_run_started_by_a_schedule_links_to_it() {
             &[NewTarget {
                 device_id: "dev-1".into(),
                 device_name: None,
+                inactive_recheck_at: None,
             }],
         )
         .await
