@@ -231,6 +231,13 @@ impl DefenderClient {
     /// One page of devices (`GET /api/machines`). The service answers 404 when it has no
     /// devices at all; that is an empty page here.
     pub async fn list_machines(&self, query: &ODataQuery) -> Result<ODataPage<Machine>, Error> {
+        self.machines_page(query).await
+    }
+
+    async fn machines_page<T: DeserializeOwned>(
+        &self,
+        query: &ODataQuery,
+    ) -> Result<ODataPage<T>, Error> {
         match self
             .get_json("machines", "/api/machines", &query.pairs())
             .await
@@ -242,18 +249,17 @@ impl DefenderClient {
 
     /// Every device the query selects, following `@odata.nextLink`; none is an empty list.
     pub async fn list_all_machines(&self, query: &ODataQuery) -> Result<Vec<Machine>, Error> {
-        self.list_all_machines_as(query, |machine| machine).await
+        self.list_all_machines_as(query).await
     }
 
-    /// [`DefenderClient::list_all_machines`], each device turned into what the caller keeps as
-    /// its page arrives, so a fleet of 100,000 is never held as full records at once.
-    pub async fn list_all_machines_as<T>(
+    /// [`DefenderClient::list_all_machines`], each device read as `T`: a caller that needs a few
+    /// fields of a whole fleet (100,000 devices) reads only those, never the full records.
+    pub async fn list_all_machines_as<T: DeserializeOwned>(
         &self,
         query: &ODataQuery,
-        keep: impl FnMut(Machine) -> T,
     ) -> Result<Vec<T>, Error> {
-        let first = self.list_machines(query).await?;
-        self.collect_pages_as("machines", first, keep).await
+        let first = self.machines_page(query).await?;
+        self.collect_pages("machines", first).await
     }
 
     /// A device by id or computer name (`GET /api/machines/{id}`).
@@ -359,22 +365,12 @@ impl DefenderClient {
     async fn collect_pages<T: DeserializeOwned>(
         &self,
         context: &str,
-        page: ODataPage<T>,
-    ) -> Result<Vec<T>, Error> {
-        self.collect_pages_as(context, page, |item| item).await
-    }
-
-    /// Follows `@odata.nextLink` from `page`, turning each item with `keep` before the next
-    /// page is fetched.
-    async fn collect_pages_as<T: DeserializeOwned, K>(
-        &self,
-        context: &str,
         mut page: ODataPage<T>,
-        mut keep: impl FnMut(T) -> K,
-    ) -> Result<Vec<K>, Error> {
+    ) -> Result<Vec<T>, Error> {
         let mut items = Vec::new();
         loop {
-            items.extend(std::mem::take(&mut page.value).into_iter().map(&mut keep));
+            // Taken before the next page is fetched, so two pages are never held at once.
+            items.append(&mut page.value);
             let next = self
                 .next_page(&page)
                 .await

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
+
 use fleetlr_defender::DefenderClient;
 use fleetlr_defender::models::{HealthStatus, Machine};
 use fleetlr_defender::odata::{Filter, ODataQuery};
@@ -35,8 +37,12 @@ impl From<&Machine> for Device {
 /// Whether the device can be expected to pick up an action soon. Unknown health counts as
 /// active: the pending-action check catches an offline device anyway.
 pub fn is_active(machine: &Machine) -> bool {
+    is_active_health(machine.health_status.as_ref())
+}
+
+fn is_active_health(health: Option<&HealthStatus>) -> bool {
     !matches!(
-        machine.health_status,
+        health,
         Some(
             HealthStatus::Inactive
                 | HealthStatus::NoSensorData
@@ -131,20 +137,37 @@ async fn list(
         .map_err(ControlError::Resolve)
 }
 
-/// The devices `filter` selects, kept as [`Device`]s page by page: tags, groups and filters can
-/// select a whole fleet, whose full records would weigh far more than what a run keeps.
+/// The fields of a device a run keeps. Tags, groups and filters can select a whole fleet,
+/// whose full records would weigh many times more.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceFields {
+    id: String,
+    computer_dns_name: Option<String>,
+    health_status: Option<HealthStatus>,
+}
+
 async fn list_devices(
     client: &DefenderClient,
     budget: &ApiBudget,
     filter: Filter,
 ) -> Result<Vec<Device>, ControlError> {
     let query = ODataQuery::new().filter(filter);
-    budget
-        .call("machines.list", || {
-            client.list_all_machines_as(&query, |machine| Device::from(&machine))
-        })
+    let fields: Vec<DeviceFields> = budget
+        .call("machines.list", || client.list_all_machines_as(&query))
         .await
-        .map_err(ControlError::Resolve)
+        .map_err(ControlError::Resolve)?;
+    Ok(fields.into_iter().map(Device::from).collect())
+}
+
+impl From<DeviceFields> for Device {
+    fn from(fields: DeviceFields) -> Self {
+        Self {
+            active: is_active_health(fields.health_status.as_ref()),
+            id: fields.id,
+            name: fields.computer_dns_name,
+        }
+    }
 }
 
 fn add(found: &mut BTreeMap<String, Device>, machines: &[Machine]) {
@@ -173,4 +196,35 @@ fn describe(spec: &TargetSpec) -> String {
         parts.push(format!("filter `{filter}`"));
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_is_read_from_its_few_fields_whatever_else_the_record_holds() {
+        let page = r#"[
+            {"id": "a1", "computerDnsName": "ws-1.corp", "healthStatus": "Inactive",
+             "machineTags": ["prod"], "ipAddresses": [{"ipAddress": "10.0.0.1"}], "riskScore": "High"},
+            {"id": "b2", "computerDnsName": null, "healthStatus": "SomethingNew"},
+            {"id": "c3"}
+        ]"#;
+        let devices: Vec<Device> = serde_json::from_str::<Vec<DeviceFields>>(page)
+            .expect("fields parse")
+            .into_iter()
+            .map(Device::from)
+            .collect();
+        let expected = [
+            ("a1", Some("ws-1.corp"), false),
+            ("b2", None, true),
+            ("c3", None, true),
+        ];
+        for (device, (id, name, active)) in devices.iter().zip(expected) {
+            assert_eq!(
+                (device.id.as_str(), device.name.as_deref(), device.active),
+                (id, name, active)
+            );
+        }
+    }
 }

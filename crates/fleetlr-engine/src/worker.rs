@@ -40,6 +40,8 @@ const BREAKER_MIN_SAMPLE: u64 = 5;
 const CANDIDATES_PER_RUN: u32 = 64;
 /// Shortest poll interval (tenant time), used while every collection slot is taken.
 const BUSY_POLL_FLOOR: Duration = Duration::from_secs(4);
+/// Shortest poll interval in wall-clock time, whatever a simulated tenant's speed-up.
+const BUSY_POLL_FLOOR_WALL: Duration = Duration::from_millis(50);
 /// Longest the loop sleeps without a reason to wake.
 const IDLE_TICK: Duration = Duration::from_secs(5);
 
@@ -681,11 +683,14 @@ impl Worker {
         };
         let limits = &self.tenant.limits;
         let interval = if slots_full {
-            busy_poll_interval(limits.poll_interval)
+            // On a sped-up tenant, polling more than 20 times a second would only spend the
+            // daemon's CPU on answers the next tick handles anyway.
+            self.wall(busy_poll_interval(limits.poll_interval))
+                .max(BUSY_POLL_FLOOR_WALL)
         } else {
-            limits.poll_interval * (1 << self.quiet_polls)
+            self.wall(limits.poll_interval * (1 << self.quiet_polls))
         };
-        self.next_poll = Instant::now() + self.wall(interval);
+        self.next_poll = Instant::now() + interval;
         Ok(())
     }
 

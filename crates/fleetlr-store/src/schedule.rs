@@ -39,10 +39,11 @@ impl Store {
     }
 
     /// Up to `limit` targets of a run in `state` whose next attempt is due at `at`, in the order
-    /// they should go out: devices known to be online first (a next call after a finished one),
-    /// then devices not tried yet, and devices whose action was withdrawn as offline last, so
-    /// probing for their return only ever uses capacity the rest of the run leaves free; within
-    /// each, earliest due first.
+    /// they should go out: next calls of devices that finished one first (they were online a
+    /// moment ago, and each shortens a device's chain), then first calls of devices not tried
+    /// yet, and first calls of devices whose action was withdrawn as offline last, so probing
+    /// for their return only uses capacity the rest of the run leaves free; within each,
+    /// earliest due first.
     pub async fn due_targets(
         &self,
         run_id: &str,
@@ -53,7 +54,7 @@ impl Store {
         sqlx::query(
             "SELECT * FROM targets WHERE run_id = ? AND state = ?
                AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
-             ORDER BY offline_count > 0, call_index = 0, next_attempt_at IS NOT NULL,
+             ORDER BY call_index = 0, offline_count > 0, next_attempt_at IS NOT NULL,
                       next_attempt_at, id LIMIT ?",
         )
         .bind(run_id)

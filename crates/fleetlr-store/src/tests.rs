@@ -560,7 +560,7 @@ async fn configured_schedules_keep_their_state_across_starts_and_never_take_an_a
 async fn one_call(store: &Store, target: i64, call: u32, end: CallEnd) {
     let intent = store.record_intent(target, call).await.expect("intent");
     store
-        .record_accepted(intent.id, &format!("a{target}-{call}"))
+        .record_accepted(intent.id, &format!("action-{}", intent.id))
         .await
         .expect("accepted");
     store
@@ -570,11 +570,11 @@ async fn one_call(store: &Store, target: i64, call: u32, end: CallEnd) {
 }
 
 #[tokio::test]
-async fn due_targets_put_online_devices_first_and_withdrawn_ones_last() {
+async fn due_targets_put_next_calls_first_and_withdrawn_first_calls_last() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir).await;
     let id = store
-        .create_run(&new_run(), &targets(4))
+        .create_run(&new_run(), &targets(5))
         .await
         .expect("create");
     let ids: Vec<i64> = store
@@ -584,21 +584,32 @@ async fn due_targets_put_online_devices_first_and_withdrawn_ones_last() {
         .iter()
         .map(|t| t.id)
         .collect();
-    // dev0 was withdrawn as offline and is back in the queue; dev2 finished its first call.
+    // dev0 and dev4 were withdrawn as offline and are back in the queue; dev4 then finished
+    // its first call, as did dev2.
     let past = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
-    one_call(&store, ids[0], 0, CallEnd::DeviceOffline { retry_at: past }).await;
-    store
-        .defer_target(ids[0], TargetState::Pending, None, "active again")
-        .await
-        .expect("back in the queue");
-    one_call(&store, ids[2], 0, CallEnd::Continue { next_call: 1 }).await;
+    for withdrawn in [ids[0], ids[4]] {
+        one_call(
+            &store,
+            withdrawn,
+            0,
+            CallEnd::DeviceOffline { retry_at: past },
+        )
+        .await;
+        store
+            .defer_target(withdrawn, TargetState::Pending, None, "active again")
+            .await
+            .expect("back in the queue");
+    }
+    for finished in [ids[4], ids[2]] {
+        one_call(&store, finished, 0, CallEnd::Continue { next_call: 1 }).await;
+    }
 
     let due = store
         .due_targets(&id, TargetState::Pending, chrono::Utc::now(), 10)
         .await
         .expect("due");
     let order: Vec<&str> = due.iter().map(|t| t.device_id.as_str()).collect();
-    assert_eq!(order, ["dev2", "dev1", "dev3", "dev0"]);
+    assert_eq!(order, ["dev2", "dev4", "dev1", "dev3", "dev0"]);
 }
 
 #[tokio::test]
