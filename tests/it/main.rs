@@ -1,5 +1,6 @@
 //! End-to-end tests: the real simulator (and, as they land, the client and daemon) over real HTTPS.
 
+mod busy;
 mod client;
 mod crash_loop;
 mod daemon;

@@ -65,6 +65,50 @@ pub fn sanitise(name: &str) -> String {
     }
 }
 
+/// Why a result was not captured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureError {
+    /// fleetlr could not write it (directory read-only or full): worth fetching again later.
+    #[error("{0}")]
+    Local(String),
+    /// The service gave no link; `lasting` when asking again would get the same answer.
+    #[error("getting the result link: {message}")]
+    Link { message: String, lasting: bool },
+    /// The download itself failed.
+    #[error("{0}")]
+    Download(String),
+}
+
+impl CaptureError {
+    /// Whether the failure was fleetlr's own storage, so the result can be fetched again.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Self::Local(_))
+    }
+}
+
+/// The artifact file name of a command's result; `None` for PutFile, which has none.
+pub fn artifact_name(command: &Command) -> Option<String> {
+    match command {
+        Command::RunScript { script_name, .. } => Some(format!("{script_name}.transcript.json")),
+        Command::GetFile { path } => Some(format!("{}.gz", sanitise(path))),
+        Command::PutFile { .. } => None,
+    }
+}
+
+/// Where one result goes and how it is read.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultSpot<'a> {
+    pub run_id: &'a str,
+    pub device_id: &'a str,
+    pub action_id: &'a str,
+    pub call: u32,
+    pub index: u32,
+    /// From [`artifact_name`].
+    pub name: &'a str,
+    /// A RunScript transcript, parsed for the exit code and an output preview.
+    pub transcript: bool,
+}
+
 /// Downloads the result of command `index` of `action_id` into `root`.
 #[allow(clippy::too_many_arguments)] // reason: each is one coordinate of the artifact; a struct would only rename them
 pub async fn capture(
@@ -77,13 +121,36 @@ pub async fn capture(
     call: u32,
     index: u32,
     command: &Command,
-) -> Result<Evidence, String> {
-    let name = match command {
-        Command::RunScript { script_name, .. } => format!("{script_name}.transcript.json"),
-        Command::GetFile { path } => format!("{}.gz", sanitise(path)),
-        Command::PutFile { .. } => return Ok(Evidence::default()),
+) -> Result<Evidence, CaptureError> {
+    let Some(name) = artifact_name(command) else {
+        return Ok(Evidence::default());
     };
-    let relative = relative_path(run_id, device_id, call, index, &name);
+    let spot = ResultSpot {
+        run_id,
+        device_id,
+        action_id,
+        call,
+        index,
+        name: &name,
+        transcript: matches!(command, Command::RunScript { .. }),
+    };
+    fetch(client, budget, root, &spot).await
+}
+
+/// Downloads one result (a fresh link each attempt) to its place under `root`.
+pub async fn fetch(
+    client: &DefenderClient,
+    budget: &ApiBudget,
+    root: &Path,
+    spot: &ResultSpot<'_>,
+) -> Result<Evidence, CaptureError> {
+    let relative = relative_path(
+        spot.run_id,
+        spot.device_id,
+        spot.call,
+        spot.index,
+        spot.name,
+    );
     let target = root.join(&relative);
     let dir = target
         .parent()
@@ -94,17 +161,20 @@ pub async fn capture(
     let shown = format!("artifacts/{relative}");
     tokio::fs::create_dir_all(&dir).await.map_err(|err| {
         let shown_dir = shown.rsplit_once('/').map_or(shown.as_str(), |(d, _)| d);
-        format!("creating artifact directory {shown_dir}: {err}")
+        CaptureError::Local(format!("creating artifact directory {shown_dir}: {err}"))
     })?;
-    let mut last_error = String::new();
+    let mut last_error = CaptureError::Download(String::new());
     for _ in 0..DOWNLOAD_ATTEMPTS {
         // A fresh link each attempt: an old one may have expired.
         let link = budget
             .call("machineactions.resultlink", || {
-                client.live_response_result_link(action_id, index)
+                client.live_response_result_link(spot.action_id, spot.index)
             })
             .await
-            .map_err(|err| format!("getting the result link: {err}"))?;
+            .map_err(|err| CaptureError::Link {
+                message: err.to_string(),
+                lasting: !err.is_transient() && !err.is_rate_limited(),
+            })?;
         match download(client, &link, &target, &shown).await {
             Ok((bytes, sha256)) => {
                 crate::metrics::result_bytes(budget.tenant(), bytes);
@@ -114,13 +184,13 @@ pub async fn capture(
                     bytes,
                     ..Evidence::default()
                 };
-                if matches!(command, Command::RunScript { .. })
-                    && bytes <= MAX_TRANSCRIPT_PARSE_BYTES
-                {
+                if spot.transcript && bytes <= MAX_TRANSCRIPT_PARSE_BYTES {
                     summarise_transcript(&target, &mut evidence).await;
                 }
                 return Ok(evidence);
             }
+            // The disk does not get better by downloading again at once.
+            Err(err @ CaptureError::Local(_)) => return Err(err),
             Err(err) => last_error = err,
         }
     }
@@ -134,11 +204,11 @@ async fn download(
     link: &str,
     target: &PathBuf,
     shown: &str,
-) -> Result<(u64, String), String> {
+) -> Result<(u64, String), CaptureError> {
     let partial = target.with_extension("partial");
     let file = tokio::fs::File::create(&partial)
         .await
-        .map_err(|err| format!("creating {shown} (partial): {err}"))?;
+        .map_err(|err| CaptureError::Local(format!("creating {shown} (partial): {err}")))?;
     let result = client
         .download_result(link, tokio::io::BufWriter::new(file), ResultEncoding::AsIs)
         .await;
@@ -146,12 +216,18 @@ async fn download(
         Ok(download) => {
             tokio::fs::rename(&partial, target)
                 .await
-                .map_err(|err| format!("storing {shown}: {err}"))?;
+                .map_err(|err| CaptureError::Local(format!("storing {shown}: {err}")))?;
             Ok((download.bytes, download.sha256))
         }
         Err(err) => {
             let _ = tokio::fs::remove_file(&partial).await;
-            Err(format!("downloading the result: {err}"))
+            if matches!(err.kind(), fleetlr_defender::ErrorKind::Write(_)) {
+                Err(CaptureError::Local(format!("writing {shown}: {err}")))
+            } else {
+                Err(CaptureError::Download(format!(
+                    "downloading the result: {err}"
+                )))
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod outcome;
 pub mod pacer;
 pub mod pickup;
 pub mod playbooks;
+mod recapture;
 pub mod reconcile;
 pub mod retention;
 mod schedule_control;

@@ -46,6 +46,7 @@ pub fn bare(
         artifact_path: None,
         artifact_sha256: None,
         artifact_bytes: None,
+        capture_retry: None,
     }
 }
 

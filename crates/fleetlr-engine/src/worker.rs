@@ -31,6 +31,7 @@ use crate::outcome::{self, Next};
 use crate::pacer::CallPacer;
 use crate::pickup::PickupLatency;
 use crate::playbooks::facts_from_json;
+use crate::recapture::{self, Recapture};
 use crate::reconcile::{ListedAction, Verdict, reconcile};
 use crate::slots::SessionSlots;
 
@@ -206,6 +207,9 @@ pub(crate) struct Worker {
     next_poll: Instant,
     quiet_polls: u32,
     finishing: JoinSet<String>,
+    /// The batch of results being fetched again, if any (`recapture`).
+    recapturing: Option<tokio::task::JoinHandle<()>>,
+    next_recapture: Instant,
     wake_at: Instant,
     /// When recent `runliveresponse` calls were sent, for the budget gauge.
     recent_calls: VecDeque<Instant>,
@@ -242,6 +246,8 @@ impl Worker {
             next_poll: Instant::now(),
             quiet_polls: 0,
             finishing: JoinSet::new(),
+            recapturing: None,
+            next_recapture: Instant::now(),
             wake_at: Instant::now(),
             recent_calls: VecDeque::new(),
             first_measured: HashSet::new(),
@@ -346,7 +352,33 @@ impl Worker {
         }
         self.recheck_offline().await?;
         self.submit().await?;
+        self.recapture_due().await?;
         self.report();
+        Ok(())
+    }
+
+    /// Starts fetching again, in the background, results whose writing failed and are due.
+    async fn recapture_due(&mut self) -> fleetlr_store::Result<()> {
+        let busy = self
+            .recapturing
+            .as_ref()
+            .is_some_and(|job| !job.is_finished());
+        if busy || Instant::now() < self.next_recapture {
+            return Ok(());
+        }
+        self.next_recapture = Instant::now() + recapture::CHECK_EVERY;
+        let due = self
+            .store
+            .due_captures(&self.tenant.name, Utc::now(), recapture::BATCH)
+            .await?;
+        if !due.is_empty() {
+            let job = Recapture {
+                tenant: self.tenant.clone(),
+                store: self.store.clone(),
+                artifacts: self.artifacts.clone(),
+            };
+            self.recapturing = Some(tokio::spawn(job.run(due)));
+        }
         Ok(())
     }
 
@@ -530,7 +562,11 @@ impl Worker {
         }
         let settle = self.wall(self.tenant.limits.reconcile_settle);
         let mut still = Vec::new();
-        for submission in std::mem::take(&mut self.uncertain) {
+        // A verdict that cannot be stored (database busy or full) leaves that submission and
+        // the ones after it uncertain, to be settled at the next step.
+        let mut stored = Ok(());
+        let mut pending = std::mem::take(&mut self.uncertain).into_iter();
+        while let Some(submission) = pending.next() {
             let intended_at: SystemTime = parse_stamp(&submission.intended_at)
                 .map(SystemTime::from)
                 .unwrap_or_else(SystemTime::now);
@@ -573,22 +609,32 @@ impl Worker {
             match reconcile(&submission.marker, intended_at, listed_at, &listed, settle) {
                 Verdict::Landed { action_id } => {
                     tracing::info!(marker = %submission.marker, %action_id, "uncertain submission had landed; tracking it");
-                    self.store
-                        .record_accepted(submission.id, &action_id)
-                        .await?;
+                    if let Err(err) = self.store.record_accepted(submission.id, &action_id).await {
+                        still.push(submission);
+                        still.extend(pending);
+                        stored = Err(err);
+                        break;
+                    }
                     self.flights
                         .insert(action_id.clone(), Flight::watch(&submission, action_id));
                     self.next_poll = Instant::now();
                 }
                 Verdict::NeverLanded => {
                     tracing::info!(marker = %submission.marker, "uncertain submission never landed; it will be sent again");
-                    self.store
+                    if let Err(err) = self
+                        .store
                         .record_refused(
                             submission.id,
                             "the request never reached the service",
                             None,
                         )
-                        .await?;
+                        .await
+                    {
+                        still.push(submission);
+                        still.extend(pending);
+                        stored = Err(err);
+                        break;
+                    }
                     self.slots.release();
                     self.busy.remove(&submission.device_id);
                 }
@@ -599,7 +645,7 @@ impl Worker {
             }
         }
         self.uncertain = still;
-        Ok(())
+        stored
     }
 
     /// Polls every in-flight action (batched), hands final ones to result capture, and
@@ -887,6 +933,16 @@ impl Worker {
         self.wake_within(tick);
     }
 
+    /// The service answered but the answer could not be stored (the database is busy or
+    /// full): the submission stays `intended` in the ledger, so it is settled exactly as after a
+    /// crash, by reconciliation finding (or not) its marker. Its slot and device stay taken
+    /// until then, so nothing else is sent to the device meanwhile.
+    fn answer_not_recorded(&mut self, submission: Submission) {
+        tracing::warn!(marker = %submission.marker, "the service's answer could not be recorded; reconciling");
+        self.uncertain.push(submission);
+        self.wake_within(self.wall(self.tenant.limits.reconcile_settle));
+    }
+
     #[tracing::instrument(name = "submit", skip_all, fields(tenant = %self.tenant.name, run = %run_id, target = target.id, device = %target.device_id, call = target.call_index))]
     async fn submit_one(&mut self, run_id: &str, target: Target) -> fleetlr_store::Result<()> {
         let Some(plan) = self.plans.get(run_id) else {
@@ -942,9 +998,10 @@ impl Worker {
         let limits = &self.tenant.limits;
         match answer {
             Ok(action) => {
-                self.store
-                    .record_accepted(submission.id, &action.id)
-                    .await?;
+                if let Err(err) = self.store.record_accepted(submission.id, &action.id).await {
+                    self.answer_not_recorded(submission);
+                    return Err(err);
+                }
                 self.flights
                     .insert(action.id.clone(), Flight::watch(&submission, action.id));
                 if self.flights.len() == 1 {
@@ -961,37 +1018,42 @@ impl Worker {
                 return Ok(());
             }
             Err(err) => {
-                self.slots.release();
-                self.busy.remove(&target.device_id);
                 let refusal = err.to_string();
-                if err.is_rate_limited() {
+                let retry_at = if err.is_rate_limited() {
                     // Someone else spent the budget: wait as told; this is never a failure.
                     let wait = err
                         .retry_after()
                         .unwrap_or(limits.live_response_window)
                         .div_f64(limits.time_scale.max(1.0));
                     self.tenant.pacer.hold_for(wait);
-                    self.store
-                        .record_refused(submission.id, &refusal, None)
-                        .await?;
+                    None
                 } else if err.is_busy() {
-                    let retry_at = Utc::now() + to_delta(self.wall(limits.busy_retry));
-                    self.store
-                        .record_refused(submission.id, &refusal, Some(retry_at))
-                        .await?;
+                    Some(Utc::now() + to_delta(self.wall(limits.busy_retry)))
                 } else if err.is_token_failure() || err.is_unauthorized() {
                     tracing::error!(tenant = %self.tenant.name, error = %err, "the tenant refuses fleetlr's credentials; submissions wait");
                     let wait = self.wall(Duration::from_secs(60));
                     self.tenant.pacer.hold_for(wait);
-                    self.store
-                        .record_refused(submission.id, &refusal, Some(Utc::now() + to_delta(wait)))
-                        .await?;
+                    Some(Utc::now() + to_delta(wait))
                 } else {
+                    None
+                };
+                if let Err(store_err) = self
+                    .store
+                    .record_refused(submission.id, &refusal, retry_at)
+                    .await
+                {
+                    self.answer_not_recorded(submission);
+                    return Err(store_err);
+                }
+                self.slots.release();
+                self.busy.remove(&target.device_id);
+                let lasting = !(err.is_rate_limited()
+                    || err.is_busy()
+                    || err.is_token_failure()
+                    || err.is_unauthorized());
+                if lasting {
                     // The request itself was refused (bad device, disallowed, bad command):
                     // trying again would get the same answer.
-                    self.store
-                        .record_refused(submission.id, &refusal, None)
-                        .await?;
                     let outcomes = outcome::unrun(
                         &calls,
                         target.call_index,
@@ -1042,6 +1104,11 @@ fn api_command(command: &fleetlr_playbook::RenderedCommand) -> fleetlr_defender:
     }
 }
 
+/// First and longest wait before recording a finished action again while the database is
+/// busy or full (wall-clock: these are the database's conditions, not the tenant's).
+const RECORD_RETRY_FIRST: Duration = Duration::from_secs(1);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// Recording how one action ended, off the scheduler loop (downloads can be large).
 struct Finish {
     client: DefenderClient,
@@ -1058,11 +1125,27 @@ struct Finish {
 
 impl Finish {
     /// Returns the device, which is free again once this is recorded.
+    ///
+    /// While the database is busy or full the whole recording is tried again (the results are
+    /// fetched again too: a link can be had again for a completed command), so a locked or full
+    /// disk delays the outcome rather than leaving the target in flight until a restart.
     async fn run(self) -> String {
         let device = self.flight.device_id.clone();
-        if let Err(err) = self.record().await {
-            // Left in flight in the store: the next start polls it and records it again.
-            tracing::error!(action = %self.flight.action_id, error = %err, "recording a finished action failed");
+        let mut wait = RECORD_RETRY_FIRST;
+        loop {
+            match self.record().await {
+                Ok(()) => break,
+                Err(err) if err.unavailable().is_some() => {
+                    tracing::warn!(action = %self.flight.action_id, error = %err, retry_in_secs = wait.as_secs(), "recording a finished action must wait: {}", err.unavailable().map_or("", |why| why.describe()));
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RECORD_RETRY_MAX);
+                }
+                Err(err) => {
+                    // Left in flight in the store: the next start polls it and records it again.
+                    tracing::error!(action = %self.flight.action_id, error = %err, "recording a finished action failed");
+                    break;
+                }
+            }
         }
         device
     }
@@ -1120,7 +1203,15 @@ impl Finish {
                     outcome.artifact_sha256 = Some(evidence.sha256);
                     outcome.artifact_bytes = Some(evidence.bytes);
                 }
-                Err(error) => outcome.errors.push(format!("result not captured: {error}")),
+                Err(error) => {
+                    outcome
+                        .errors
+                        .push(format!("{}{error}", fleetlr_store::NOT_CAPTURED));
+                    if error.is_local() {
+                        // fleetlr's own storage failed, not the service: fetched again later.
+                        outcome.capture_retry = artifacts::artifact_name(&command.command);
+                    }
+                }
             }
         }
         if let Next::Ends(state) = next

@@ -13,7 +13,9 @@ use crate::error::{Answer, ApiError};
 use crate::runs::ListQuery;
 
 /// Writes the audit entry of a state-changing request, whatever its outcome, and passes the
-/// outcome on. A request whose audit entry cannot be written fails.
+/// outcome on. A request whose audit entry cannot be written fails, except while the database
+/// is busy or full: the request's own change is committed by then (a 503 would make the caller
+/// repeat it), so the answer stands and the entry is written as soon as the database takes it.
 pub(crate) async fn audited<T>(
     engine: &Engine,
     caller: &Caller,
@@ -28,19 +30,70 @@ pub(crate) async fn audited<T>(
             serde_json::json!({"status": err.status.as_u16(), "code": err.code}),
         ),
     };
-    engine
-        .store()
-        .audit(
-            &caller.name,
-            caller.role.as_str(),
-            action,
-            subject,
-            result,
-            &detail,
-        )
-        .await?;
+    let entry = AuditWrite {
+        actor: caller.name.clone(),
+        role: caller.role.as_str(),
+        action: action.to_owned(),
+        subject: subject.map(str::to_owned),
+        result,
+        detail,
+    };
+    match entry.write(engine).await {
+        Ok(()) => {}
+        Err(err) if err.unavailable().is_some() => {
+            tracing::warn!(error = %err, action, "audit entry deferred until the database takes writes again");
+            let engine = engine.clone();
+            tokio::spawn(async move { entry.write_eventually(&engine).await });
+        }
+        Err(err) => return Err(err.into()),
+    }
     outcome
 }
+
+/// One audit entry, owned so that it can wait for the database.
+struct AuditWrite {
+    actor: String,
+    role: &'static str,
+    action: String,
+    subject: Option<String>,
+    result: &'static str,
+    detail: serde_json::Value,
+}
+
+impl AuditWrite {
+    async fn write(&self, engine: &Engine) -> Result<(), StoreError> {
+        engine
+            .store()
+            .audit(
+                &self.actor,
+                self.role,
+                &self.action,
+                self.subject.as_deref(),
+                self.result,
+                &self.detail,
+            )
+            .await
+    }
+
+    /// Retries while the database is unavailable; the entry is lost only to a lasting fault,
+    /// which is logged.
+    async fn write_eventually(self, engine: &Engine) {
+        loop {
+            tokio::time::sleep(AUDIT_RETRY).await;
+            match self.write(engine).await {
+                Ok(()) => return,
+                Err(err) if err.unavailable().is_some() => {}
+                Err(err) => {
+                    tracing::error!(error = %err, action = %self.action, actor = %self.actor, "a deferred audit entry could not be written");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// How often a deferred audit entry is tried again.
+const AUDIT_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "access", responses((status = 200, body = Vec<TokenView>), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn list_tokens(

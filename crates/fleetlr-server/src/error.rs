@@ -15,6 +15,8 @@ pub struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     message: String,
+    /// Seconds after which the same request may succeed, sent as `Retry-After`.
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -23,6 +25,22 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 503 for a passing condition of the database (locked, disk full): the caller is told
+    /// what and asked to retry; the detail goes to the log.
+    pub(crate) fn unavailable(err: &StoreError, why: fleetlr_store::Unavailable) -> Self {
+        tracing::warn!(error = %err, "request refused for now: {}", why.describe());
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "storage_unavailable",
+            message: format!(
+                "{}; nothing was changed, retry in a few seconds",
+                why.describe()
+            ),
+            retry_after: Some(STORAGE_RETRY_AFTER_SECS),
         }
     }
 
@@ -39,7 +57,13 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -57,7 +81,7 @@ impl From<ControlError> for ApiError {
             E::NoDevicesMatched(_) => (StatusCode::UNPROCESSABLE_ENTITY, "no_devices_matched"),
             E::UnknownDevice(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_device"),
             E::Resolve(_) | E::Library(_) => (StatusCode::BAD_GATEWAY, "defender_api_failed"),
-            E::Store(_) => return internal(&err),
+            E::Store(store) => return store_error(store),
         };
         let message = match &err {
             // The engine's message names the daemon's playbook directory: not the caller's business.
@@ -78,10 +102,22 @@ impl From<StoreError> for ApiError {
                 "not_found",
                 format!("{what} `{id}` not found"),
             ),
-            other => internal(&other),
+            other => store_error(&other),
         }
     }
 }
+
+/// A database that is busy or full for now is 503 with `Retry-After`; anything else is a fault.
+fn store_error(err: &StoreError) -> ApiError {
+    match err.unavailable() {
+        Some(why) => ApiError::unavailable(err, why),
+        None => internal(err),
+    }
+}
+
+/// Long enough for a lock holder to finish or an operator to free space; short enough that a
+/// client retrying on it is not idle for long.
+const STORAGE_RETRY_AFTER_SECS: u32 = 5;
 
 pub(crate) fn internal(err: &dyn std::error::Error) -> ApiError {
     tracing::error!(error = %err, "request failed");

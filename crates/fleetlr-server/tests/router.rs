@@ -422,6 +422,7 @@ async fn artifacts_stream_with_their_hash_and_nothing_outside_the_directory_is_s
             artifact_path: path.clone(),
             artifact_sha256: path.as_ref().map(|_| sha.clone()),
             artifact_bytes: path.as_ref().map(|_| content.len() as u64),
+            capture_retry: None,
         })
         .collect();
     store

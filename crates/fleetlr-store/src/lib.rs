@@ -10,6 +10,7 @@
 
 mod access;
 mod alerts;
+mod captures;
 mod error;
 mod ledger;
 mod outcomes;
@@ -22,7 +23,8 @@ pub use access::{ApiToken, AuditEntry, Role};
 pub use alerts::{
     AlertDelivery, AlertKey, Blocked, Claim, ClaimToken, DeliveryOutcome, NewDelivery,
 };
-pub use error::{Result, StoreError};
+pub use captures::{Captured, NOT_CAPTURED, PendingCapture};
+pub use error::{Result, StoreError, Unavailable};
 pub use ledger::{Submission, SubmissionState};
 pub use outcomes::{CommandOutcome, CommandType, NewOutcome, OutcomeKind};
 pub use runs::{
@@ -35,6 +37,7 @@ pub use schedules::{
     SlotDecision,
 };
 
+use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::time::Duration;
@@ -61,6 +64,16 @@ impl Store {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // SQLite rolls a transaction back by itself on some errors (a full disk, an
+                    // I/O error), after which sqlx still counts it open and every later BEGIN on
+                    // the connection fails. Once the pending rollback has run (the ping waits
+                    // for it), such a connection is closed rather than pooled.
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open {

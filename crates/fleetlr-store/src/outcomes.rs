@@ -34,6 +34,9 @@ pub struct NewOutcome {
     pub artifact_path: Option<String>,
     pub artifact_sha256: Option<String>,
     pub artifact_bytes: Option<u64>,
+    /// The artifact file name of a result that could not be written locally: it is fetched
+    /// again (`Store::due_captures`) until captured or given up on.
+    pub capture_retry: Option<String>,
 }
 
 /// A recorded outcome.
@@ -98,8 +101,9 @@ pub(crate) async fn insert(
     sqlx::query(
         "INSERT INTO command_outcomes (target_id, submission_id, call_index, command_index, step_id,
              command_type, outcome, started_at, ended_at, errors, exit_code, output_preview,
-             artifact_path, artifact_sha256, artifact_bytes, recorded_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             artifact_path, artifact_sha256, artifact_bytes, recorded_at, capture_name,
+             capture_retry_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (submission_id, call_index, command_index) DO NOTHING",
     )
     .bind(target_id)
@@ -118,6 +122,8 @@ pub(crate) async fn insert(
     .bind(&outcome.artifact_sha256)
     .bind(outcome.artifact_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)))
     .bind(now())
+    .bind(&outcome.capture_retry)
+    .bind(outcome.capture_retry.as_ref().map(|_| now()))
     .execute(conn)
     .await?;
     Ok(())
@@ -150,6 +156,9 @@ fn outcome_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CommandOutcome> {
             artifact_bytes: row
                 .get::<Option<i64>, _>("artifact_bytes")
                 .map(|b| b.max(0) as u64),
+            capture_retry: row
+                .get::<Option<String>, _>("capture_retry_at")
+                .and(row.get("capture_name")),
         },
     })
 }

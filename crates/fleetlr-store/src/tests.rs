@@ -171,6 +171,7 @@ fn outcome(call_index: u32, command_index: u32, kind: OutcomeKind) -> NewOutcome
         artifact_path: None,
         artifact_sha256: None,
         artifact_bytes: None,
+        capture_retry: None,
     }
 }
 
