@@ -1,12 +1,16 @@
-//! The fuzz targets' bodies (`tests/fuzzed/`) run by `cargo test` over mutated seeds, so CI
-//! exercises them without cargo-fuzz: the shipped configurations for the config loader, and
-//! real answers of the simulator (machines, actions, pages, error bodies) plus a RunScript
-//! transcript for the client's parsing. `FLEETLR_LONG_TESTS=1` runs ten times as many.
+//! The fuzz targets' bodies (`tests/fuzzed/`) run by `cargo test` over mutated seeds, beside
+//! the short cargo-fuzz runs CI makes (`.ci/fuzz.sh`): the shipped configurations for the
+//! config loader, real answers of the simulator (machines, actions, pages, error bodies) plus a
+//! RunScript transcript for the client's parsing, and an alert of each webhook format for the
+//! mapping. The inputs of crashes cargo-fuzz found are seeds too, so they stay fixed.
+//! `FLEETLR_LONG_TESTS=1` runs ten times as many.
 
 #[path = "../fuzzed/defender_responses.rs"]
 mod defender_responses;
 #[path = "../fuzzed/load_config.rs"]
 mod load_config;
+#[path = "../fuzzed/webhook_mapping.rs"]
+mod webhook_mapping;
 
 use fleetlr_tests::start_sim;
 use serde_json::json;
@@ -176,4 +180,87 @@ async fn the_client_survives_mutated_answers_of_the_service() {
         defender_responses::defender_responses,
     );
     println!("client parsing: {tried} inputs");
+}
+
+/// One alert of each format the hooks read, as their senders write them.
+fn alert_seeds() -> Vec<Vec<u8>> {
+    [
+        json!({
+            "id": "da637551227677560813_-961444813", "severity": "High", "title": "Mimikatz credential theft tool",
+            "category": "CredentialAccess", "machineId": "111e6dd8c833c8a052ea231ec1b19adaf497b625",
+            "computerDnsName": "ws-00007.corp.contoso.com",
+            "evidence": [
+                {"entityType": "Process", "fileName": "invoice.exe", "filePath": "C:\\Users\\alice\\Downloads", "processId": 7212, "processCommandLine": "invoice.exe x"},
+                {"entityType": "File", "fileName": "mimi.dll", "filePath": "C:\\Temp", "sha256": "9f1e"}
+            ]
+        }),
+        json!({
+            "@odata.type": "#microsoft.graph.security.alert", "id": "da637578995287051192_756343937",
+            "severity": "medium", "title": "Suspicious execution of hidden file", "category": "DefenseEvasion",
+            "evidence": [
+                {"@odata.type": "#microsoft.graph.security.deviceEvidence", "mdeDeviceId": "73e7e2de709dff64ef64b1d0c30e67fab63279db", "deviceDnsName": "srv-0003.corp.contoso.com"},
+                {"@odata.type": "#microsoft.graph.security.processEvidence", "processId": 4780, "mdeDeviceId": "73e7e2de709dff64ef64b1d0c30e67fab63279db",
+                 "imageFile": {"fileName": "hidden.exe", "filePath": "C:\\ProgramData"}}
+            ]
+        }),
+        json!({
+            "eventUniqueId": "0d6b7e3a", "objectSchemaType": "Incident",
+            "object": {"name": "5a1c3b2e", "properties": {
+                "title": "Ransomware activity on one endpoint", "severity": "High", "incidentNumber": 4711,
+                "relatedEntities": [
+                    {"kind": "Host", "properties": {"hostName": "ws-00012", "dnsDomain": "corp.contoso.com", "additionalData": {"MdatpDeviceId": "9a8b7c6d"}}},
+                    {"kind": "File", "properties": {"fileName": "locker.exe", "directory": "C:\\Users\\bob"}}
+                ]
+            }}
+        }),
+        json!({"id": "generic-1", "device": ["ws-1", "ws-2"], "title": "from a SOAR", "severity": "low", "process_name": "x.exe"}),
+    ]
+    .iter()
+    .map(|seed| seed.to_string().into_bytes())
+    .chain(crashes("webhook_mapping"))
+    .collect()
+}
+
+/// Inputs that once crashed a fuzz target (`tests/fuzzed/crashes/<target>/`), kept as seeds.
+fn crashes(target: &str) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzzed/crashes")
+        .join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|entry| std::fs::read(entry.expect("entry").path()).expect("crash input"))
+        .collect()
+}
+
+#[test]
+fn the_webhook_mapping_survives_mutated_alerts() {
+    let tokens: &[&[u8]] = &[
+        b"null",
+        b"\"\"",
+        b"\" \"",
+        b"[]",
+        b"{}",
+        b"1e400",
+        b"\"\\ud800\"",
+        b"\"evidence\":[",
+        b"\"entityType\":\"Process\"",
+        b"\"@odata.type\":\"#microsoft.graph.security.deviceEvidence\"",
+        b"\"kind\":\"Host\"",
+        b"\"mdeDeviceId\":",
+        b"\"device\":",
+        b"\"severity\":\"critical\"",
+        b"{{ alert.",
+        b"}}",
+        b"/",
+        b"~",
+    ];
+    let tried = run_mutants(
+        &alert_seeds(),
+        tokens,
+        rounds(),
+        webhook_mapping::webhook_mapping,
+    );
+    println!("webhook mapping: {tried} inputs");
 }
