@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Short cargo-fuzz runs: each target for FUZZ_SECONDS (default 20) from its seeds, failing on
-# any crash (libFuzzer writes the input to fuzz/artifacts/; add it to
-# tests/fuzzed/crashes/<target>/ so the mutation tests keep it fixed).
+# Short libFuzzer runs of the cargo-fuzz targets: each target for FUZZ_SECONDS (default 20)
+# from its seeds, failing on any crash (libFuzzer writes the input to fuzz/artifacts/; add it
+# to tests/fuzzed/crashes/<target>/ so the mutation tests keep it fixed).
 # FUZZ_TARGETS: `parse_playbook` (default: the one whose build fits CI's budget) or `all`, which
 # also builds the three targets that link the daemon's crates (`--features daemon`).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${FUZZ_SECONDS:-20}
-# cargo-fuzz passes nightly-only flags (-Z, sanitizer coverage); stable rustc takes them so.
-export RUSTC_BOOTSTRAP=1
-if ! command -v cargo-fuzz >/dev/null 2>&1; then
-  cargo install cargo-fuzz --version 0.13.2 --locked
-fi
-# No AddressSanitizer (the targets are safe Rust; it only slows the build), 16 codegen units
-# (a much shorter build of the dependency tree, fuzzing a little slower).
-build=(-s none --codegen-units 16)
+# What `cargo fuzz build -s none` does, without installing cargo-fuzz: libFuzzer's coverage
+# instrumentation (stable codegen flags), no AddressSanitizer (the targets are safe Rust), 16
+# codegen units (a much shorter build, fuzzing a little slower). `--target` keeps the flags off
+# build scripts and proc-macros.
+export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-sanitizer-coverage-stack-depth \
+--cfg fuzzing -Cdebug-assertions -Ccodegen-units=16"
+triple=$(rustc -vV | sed -n 's/^host: //p')
+build=(--release --target "$triple")
 targets=(parse_playbook)
 if [[ "${FUZZ_TARGETS:-parse_playbook}" == all ]]; then
   build+=(--features daemon)
@@ -34,15 +36,18 @@ seed() {
   fi
 }
 
-cargo fuzz build "${build[@]}" "${targets[@]:0:1}"
+for target in "${targets[@]}"; do
+  cargo build --locked "${build[@]}" --bin "$target"
+done
 for target in "${targets[@]}"; do
   seed "$target"
-  echo "--- cargo fuzz run $target (${seconds}s)"
+  echo "--- fuzzing $target (${seconds}s)"
   log="target/fuzz-$target.log"
-  if ! cargo fuzz run "${build[@]}" "$target" "corpus/$target" -- \
-    -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+  mkdir -p "artifacts/$target"
+  if ! "target/$triple/release/$target" "corpus/$target" -max_total_time="$seconds" \
+    -print_final_stats=1 -artifact_prefix="artifacts/$target/" >"$log" 2>&1; then
     tail -n 80 "$log"
-    echo "cargo fuzz run $target found a crash (input in fuzz/artifacts/$target/)" >&2
+    echo "fuzzing $target found a crash (input in fuzz/artifacts/$target/)" >&2
     exit 1
   fi
   grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units' "$log"
