@@ -89,7 +89,7 @@ pub fn compute(
 }
 
 /// Seconds from the first command's start to the last one's end, if any command started.
-fn command_span(action: &Value) -> Option<f64> {
+pub(crate) fn command_span(action: &Value) -> Option<f64> {
     let times = |key: &'static str| {
         action["commands"]
             .as_array()

@@ -15,6 +15,7 @@
 mod baseline;
 pub mod bounds;
 mod daemon;
+mod replay;
 mod report;
 mod run;
 pub mod scenario;
