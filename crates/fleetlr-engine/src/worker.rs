@@ -199,6 +199,9 @@ pub(crate) struct Worker {
     stop: CancellationToken,
     flights: HashMap<String, Flight>,
     uncertain: Vec<Submission>,
+    /// When this process began waiting on each uncertain submission (by id), on the monotonic
+    /// clock: a wall clock jumping forward must not cut the settle period short.
+    uncertain_since: HashMap<i64, Instant>,
     /// Devices with an action fleetlr started and has not finished recording.
     busy: HashSet<String>,
     slots: SessionSlots,
@@ -239,6 +242,7 @@ impl Worker {
             stop,
             flights: HashMap::new(),
             uncertain: Vec::new(),
+            uncertain_since: HashMap::new(),
             busy: HashSet::new(),
             slots,
             fair: FairQueue::default(),
@@ -312,6 +316,8 @@ impl Worker {
                 .insert(action_id.clone(), Flight::watch(&submission, action_id));
         }
         self.uncertain = self.store.open_intents(&name).await?;
+        let now = Instant::now();
+        self.uncertain_since = self.uncertain.iter().map(|s| (s.id, now)).collect();
         for submission in &self.uncertain {
             // An uncertain POST may hold a session; count it until reconciled.
             self.slots.occupy();
@@ -570,9 +576,14 @@ impl Worker {
             let intended_at: SystemTime = parse_stamp(&submission.intended_at)
                 .map(SystemTime::from)
                 .unwrap_or_else(SystemTime::now);
-            let waited = SystemTime::now()
-                .duration_since(intended_at)
-                .unwrap_or_default();
+            let waited = settled_for(
+                SystemTime::now()
+                    .duration_since(intended_at)
+                    .unwrap_or_default(),
+                self.uncertain_since
+                    .get(&submission.id)
+                    .map(Instant::elapsed),
+            );
             if waited < settle {
                 self.wake_within(settle - waited);
                 still.push(submission);
@@ -644,8 +655,15 @@ impl Worker {
                 }
             }
         }
+        self.uncertain_since
+            .retain(|id, _| still.iter().any(|s| s.id == *id));
         self.uncertain = still;
         stored
+    }
+
+    fn mark_uncertain(&mut self, submission: Submission) {
+        self.uncertain_since.insert(submission.id, Instant::now());
+        self.uncertain.push(submission);
     }
 
     /// Polls every in-flight action (batched), hands final ones to result capture, and
@@ -939,7 +957,7 @@ impl Worker {
     /// until then, so nothing else is sent to the device meanwhile.
     fn answer_not_recorded(&mut self, submission: Submission) {
         tracing::warn!(marker = %submission.marker, "the service's answer could not be recorded; reconciling");
-        self.uncertain.push(submission);
+        self.mark_uncertain(submission);
         self.wake_within(self.wall(self.tenant.limits.reconcile_settle));
     }
 
@@ -1013,7 +1031,7 @@ impl Worker {
                 // It may or may not have landed: never send it again blindly.
                 tracing::warn!(marker = %submission.marker, error = %err, "submission answer lost; reconciling");
                 let settle = self.wall(limits.reconcile_settle);
-                self.uncertain.push(submission);
+                self.mark_uncertain(submission);
                 self.wake_within(settle);
                 return Ok(());
             }
@@ -1069,6 +1087,13 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// How long an uncertain submission has been settling: the shorter of the wall-clock time since
+/// its intent was stored and the monotonic time this process has waited on it, so neither a
+/// wall clock jumping forward nor one jumping back can end the wait before it has truly passed.
+fn settled_for(since_intent: Duration, waited_here: Option<Duration>) -> Duration {
+    waited_here.map_or(since_intent, |here| since_intent.min(here))
 }
 
 fn offline_backoff(limits: &Limits, times_offline: u32) -> chrono::TimeDelta {
@@ -1256,6 +1281,17 @@ impl Finish {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wall_clock_jump_cannot_end_the_settle_period_early() {
+        let minute = Duration::from_secs(60);
+        // The wall clock jumped an hour ahead while this process waited a minute.
+        assert_eq!(settled_for(minute * 61, Some(minute)), minute);
+        // It jumped back: the stored intent looks younger than it is, which only waits longer.
+        assert_eq!(settled_for(Duration::ZERO, Some(minute)), Duration::ZERO);
+        // Not tracked here: only the wall clock can tell.
+        assert_eq!(settled_for(minute * 3, None), minute * 3);
+    }
 
     #[test]
     fn polls_quicken_while_slots_are_full_but_never_past_the_floor() {
