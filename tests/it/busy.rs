@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use crate::crash_loop::assert_no_step_ran_twice_in_any_run;
 use crate::daemon::{
-    Daemon, SPEEDUP, device_ids, run_body, start_daemon, wait_for_run, write_config,
+    Daemon, SPEEDUP, assert_database_intact, device_ids, run_body, start_daemon, wait_for_run,
+    write_config,
 };
 use crate::disk::require_tool;
 use crate::engine::assert_limits_kept;
@@ -191,11 +192,5 @@ async fn a_database_locked_by_another_process_gets_503s_and_the_run_resumes_with
     assert_no_step_ran_twice_in_any_run(&stats, &[id]);
     assert_limits_kept(&stats);
     drop(daemon);
-    let store = fleetlr_store::Store::open(&root.path().join("data/fleetlr.db"))
-        .await
-        .expect("store opens");
-    store
-        .integrity_check()
-        .await
-        .expect("integrity_check passes");
+    assert_database_intact(&root.path().join("data/fleetlr.db")).await;
 }

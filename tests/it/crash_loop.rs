@@ -11,7 +11,10 @@ use std::time::Duration;
 use fleetlr_tests::start_sim;
 use serde_json::{Value, json};
 
-use crate::daemon::{Daemon, device_ids, run_body, start_daemon, wait_for_run, write_config_at};
+use crate::daemon::{
+    Daemon, assert_database_intact, device_ids, run_body, start_daemon, wait_for_run,
+    write_config_at,
+};
 use crate::engine::{assert_limits_kept, assert_no_step_ran_twice};
 
 /// Slower than the other daemon tests, so a run lasts long enough to be killed many times.
@@ -179,13 +182,7 @@ faults:
     );
     let slowed = stats["stats"]["faults_injected"].to_string();
     daemon.kill_9();
-    let store = fleetlr_store::Store::open(&database)
-        .await
-        .expect("the store opens after the last kill");
-    store
-        .integrity_check()
-        .await
-        .expect("PRAGMA integrity_check passes");
+    assert_database_intact(&database).await;
     println!(
         "crash loop: {kills} kills ({kills_mid_post} between a POST and its answer) over {} runs, {} outcomes reported before the end and all kept, faults injected {slowed}",
         runs.len(),

@@ -264,6 +264,17 @@ async fn sim_for_kill_test() -> TestSim {
     .await
 }
 
+/// Opens the database a daemon left behind and checks it with `PRAGMA integrity_check`.
+pub(crate) async fn assert_database_intact(database: &Path) {
+    let store = fleetlr_store::Store::open(database)
+        .await
+        .expect("the store opens");
+    store
+        .integrity_check()
+        .await
+        .expect("PRAGMA integrity_check passes");
+}
+
 pub(crate) fn run_body(devices: &[String]) -> Value {
     json!({
         "playbook": "e2e-triage",

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use crate::crash_loop::assert_no_step_ran_twice_in_any_run;
 use crate::daemon::{
-    Daemon, Launch, SPEEDUP, device_ids, run_body, start_daemon, start_daemon_with, wait_for_run,
-    write_config_at,
+    Daemon, Launch, SPEEDUP, assert_database_intact, device_ids, run_body, start_daemon,
+    start_daemon_with, wait_for_run, write_config_at,
 };
 
 /// Whether a test needing `what` may go on: outside CI a missing prerequisite skips it (with a
@@ -264,13 +264,7 @@ async fn a_read_only_artifact_directory_fails_clearly_and_capture_resumes_when_w
         assert_eq!(response.status().as_u16(), 200, "{outcome}");
     }
     drop(daemon);
-    let store = fleetlr_store::Store::open(&root.path().join("data/fleetlr.db"))
-        .await
-        .expect("store opens");
-    store
-        .integrity_check()
-        .await
-        .expect("integrity_check passes");
+    assert_database_intact(&root.path().join("data/fleetlr.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,13 +376,6 @@ async fn a_full_disk_refuses_writes_clearly_and_the_run_completes_once_it_has_ro
     let stats = sim.stats().await;
     assert_no_step_ran_twice_in_any_run(&stats, &runs);
     drop(daemon);
-    let store = fleetlr_store::Store::open(&root.path().join("data/fleetlr.db"))
-        .await
-        .expect("store opens");
-    store
-        .integrity_check()
-        .await
-        .expect("integrity_check passes");
-    drop(store);
+    assert_database_intact(&root.path().join("data/fleetlr.db")).await;
     drop(disk);
 }

@@ -12,7 +12,9 @@ use fleetlr_tests::{eventually, start_sim};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::daemon::{Daemon, SPEEDUP, start_daemon, wait_for_run, write_config_with};
+use crate::daemon::{
+    Daemon, SPEEDUP, assert_database_intact, start_daemon, wait_for_run, write_config_with,
+};
 
 /// The period runs are kept for in this test: short, so that a run that ended counts as old
 /// a moment later, as `--older-than` and `keep_runs_for` both accept seconds.
@@ -235,14 +237,7 @@ async fn prune_removes_ended_runs_and_their_files_and_keeps_open_runs_the_audit_
         wait_for_run(&daemon, &next, Duration::from_secs(60)).await["state"],
         "finished"
     );
-    let store = fleetlr_store::Store::open(&data.join("fleetlr.db"))
-        .await
-        .expect("the store opens beside the daemon");
-    store
-        .integrity_check()
-        .await
-        .expect("PRAGMA integrity_check passes");
-    drop(store);
+    assert_database_intact(&data.join("fleetlr.db")).await;
 
     // The retention policy: a daemon configured to keep runs for a second prunes when it starts.
     let next_urls = artifact_urls(&daemon, &next).await;
