@@ -79,7 +79,9 @@ pub fn greedy_makespan(
             }
             !ended
         });
-        while calls.front().is_some_and(|&at| at <= now - window) {
+        // `at + window`, computed as the wake-up below computes it, so the call leaves the
+        // window at exactly that moment whatever the rounding.
+        while calls.front().is_some_and(|&at| at + window <= now) {
             calls.pop_front();
         }
         if running.len() < sessions && calls.len() < per_window {
@@ -114,8 +116,9 @@ pub fn greedy_makespan(
             .chain(window_frees)
             .chain(device_ready)
             .fold(f64::INFINITY, f64::min);
-        if !next.is_finite() {
-            break;
+        if !next.is_finite() || next <= now {
+            // Nothing left can start (or time would not move): the replay has no answer.
+            return None;
         }
         now = next;
     }
@@ -169,6 +172,19 @@ mod tests {
             greedy_makespan(&stats, &devices, start, &targets, one_call),
             Some(420.0)
         );
+        // Windows and calls in fractions of a second, whose sums do not round evenly.
+        let tenths = json!({"devices": [{"id": "a", "actions":
+            (0..10).map(|_| json!({"commands": [
+                {"start": "2026-01-01T00:00:00.0Z", "end": "2026-01-01T00:00:00.1Z"}
+            ]})).collect::<Vec<_>>()}]});
+        let fast = Limits {
+            calls_per_window: 1,
+            window_secs: 0.3,
+            sessions: 1,
+        };
+        let makespan =
+            greedy_makespan(&tenths, &devices, start, &targets, fast).expect("the replay ends");
+        assert!((makespan - 2.8).abs() < 1e-9, "{makespan}");
         let none: HashSet<String> = HashSet::new();
         assert_eq!(
             greedy_makespan(&stats, &devices, start, &none, one_call),
