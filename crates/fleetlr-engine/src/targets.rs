@@ -24,16 +24,6 @@ pub struct Device {
     pub active: bool,
 }
 
-impl From<&Machine> for Device {
-    fn from(machine: &Machine) -> Self {
-        Self {
-            id: machine.id.clone(),
-            name: machine.computer_dns_name.clone(),
-            active: is_active(machine),
-        }
-    }
-}
-
 /// Whether the device can be expected to pick up an action soon. Unknown health counts as
 /// active: the pending-action check catches an offline device anyway.
 pub fn is_active(machine: &Machine) -> bool {
@@ -61,10 +51,10 @@ pub async fn resolve(
         return Err(ControlError::NoTargets);
     }
     let mut found: BTreeMap<String, Device> = BTreeMap::new();
-    let named = |machine: &Machine, wanted: &str| {
-        machine.id.eq_ignore_ascii_case(wanted)
-            || machine
-                .computer_dns_name
+    let named = |device: &Device, wanted: &str| {
+        device.id.eq_ignore_ascii_case(wanted)
+            || device
+                .name
                 .as_deref()
                 .is_some_and(|name| name.eq_ignore_ascii_case(wanted))
     };
@@ -73,14 +63,14 @@ pub async fn resolve(
             "computerDnsName",
             batch.iter().map(String::as_str),
         ));
-        let machines = list(client, budget, filter).await?;
+        let devices = list_devices(client, budget, filter).await?;
         if let Some(missing) = batch
             .iter()
-            .find(|wanted| !machines.iter().any(|m| named(m, wanted)))
+            .find(|wanted| !devices.iter().any(|d| named(d, wanted)))
         {
             return Err(ControlError::UnknownDevice(missing.clone()));
         }
-        add(&mut found, &machines);
+        add_devices(&mut found, devices);
     }
     for tag in &spec.tags {
         let devices = list_devices(client, budget, Filter::has_tag(tag)).await?;
@@ -167,14 +157,6 @@ impl From<DeviceFields> for Device {
             id: fields.id,
             name: fields.computer_dns_name,
         }
-    }
-}
-
-fn add(found: &mut BTreeMap<String, Device>, machines: &[Machine]) {
-    for machine in machines {
-        found
-            .entry(machine.id.clone())
-            .or_insert_with(|| Device::from(machine));
     }
 }
 
