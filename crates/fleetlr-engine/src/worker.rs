@@ -198,10 +198,9 @@ pub(crate) struct Worker {
     artifacts: PathBuf,
     stop: CancellationToken,
     flights: HashMap<String, Flight>,
-    uncertain: Vec<Submission>,
-    /// When this process began waiting on each uncertain submission (by id), on the monotonic
-    /// clock: a wall clock jumping forward must not cut the settle period short.
-    uncertain_since: HashMap<i64, Instant>,
+    /// Submissions whose answer was lost, each with when this process began waiting on it, on
+    /// the monotonic clock: a wall clock jumping forward must not cut the settle period short.
+    uncertain: Vec<(Submission, Instant)>,
     /// Devices with an action fleetlr started and has not finished recording.
     busy: HashSet<String>,
     slots: SessionSlots,
@@ -242,7 +241,6 @@ impl Worker {
             stop,
             flights: HashMap::new(),
             uncertain: Vec::new(),
-            uncertain_since: HashMap::new(),
             busy: HashSet::new(),
             slots,
             fair: FairQueue::default(),
@@ -315,10 +313,15 @@ impl Worker {
             self.flights
                 .insert(action_id.clone(), Flight::watch(&submission, action_id));
         }
-        self.uncertain = self.store.open_intents(&name).await?;
         let now = Instant::now();
-        self.uncertain_since = self.uncertain.iter().map(|s| (s.id, now)).collect();
-        for submission in &self.uncertain {
+        self.uncertain = self
+            .store
+            .open_intents(&name)
+            .await?
+            .into_iter()
+            .map(|submission| (submission, now))
+            .collect();
+        for (submission, _) in &self.uncertain {
             // An uncertain POST may hold a session; count it until reconciled.
             self.slots.occupy();
             self.busy.insert(submission.device_id.clone());
@@ -572,7 +575,7 @@ impl Worker {
         // the ones after it uncertain, to be settled at the next step.
         let mut stored = Ok(());
         let mut pending = std::mem::take(&mut self.uncertain).into_iter();
-        while let Some(submission) = pending.next() {
+        while let Some((submission, since)) = pending.next() {
             let intended_at: SystemTime = parse_stamp(&submission.intended_at)
                 .map(SystemTime::from)
                 .unwrap_or_else(SystemTime::now);
@@ -580,13 +583,11 @@ impl Worker {
                 SystemTime::now()
                     .duration_since(intended_at)
                     .unwrap_or_default(),
-                self.uncertain_since
-                    .get(&submission.id)
-                    .map(Instant::elapsed),
+                since.elapsed(),
             );
             if waited < settle {
                 self.wake_within(settle - waited);
-                still.push(submission);
+                still.push((submission, since));
                 continue;
             }
             let query = ODataQuery::new()
@@ -605,7 +606,7 @@ impl Worker {
                 Err(err) => {
                     tracing::warn!(marker = %submission.marker, error = %err, "could not list actions to reconcile a submission; will retry");
                     self.wake_within(Duration::from_secs(1).max(settle / 4));
-                    still.push(submission);
+                    still.push((submission, since));
                     continue;
                 }
             };
@@ -621,7 +622,7 @@ impl Worker {
                 Verdict::Landed { action_id } => {
                     tracing::info!(marker = %submission.marker, %action_id, "uncertain submission had landed; tracking it");
                     if let Err(err) = self.store.record_accepted(submission.id, &action_id).await {
-                        still.push(submission);
+                        still.push((submission, since));
                         still.extend(pending);
                         stored = Err(err);
                         break;
@@ -641,7 +642,7 @@ impl Worker {
                         )
                         .await
                     {
-                        still.push(submission);
+                        still.push((submission, since));
                         still.extend(pending);
                         stored = Err(err);
                         break;
@@ -651,19 +652,16 @@ impl Worker {
                 }
                 Verdict::TooSoon => {
                     self.wake_within(settle);
-                    still.push(submission);
+                    still.push((submission, since));
                 }
             }
         }
-        self.uncertain_since
-            .retain(|id, _| still.iter().any(|s| s.id == *id));
         self.uncertain = still;
         stored
     }
 
     fn mark_uncertain(&mut self, submission: Submission) {
-        self.uncertain_since.insert(submission.id, Instant::now());
-        self.uncertain.push(submission);
+        self.uncertain.push((submission, Instant::now()));
     }
 
     /// Polls every in-flight action (batched), hands final ones to result capture, and
@@ -1092,8 +1090,8 @@ impl Worker {
 /// How long an uncertain submission has been settling: the shorter of the wall-clock time since
 /// its intent was stored and the monotonic time this process has waited on it, so neither a
 /// wall clock jumping forward nor one jumping back can end the wait before it has truly passed.
-fn settled_for(since_intent: Duration, waited_here: Option<Duration>) -> Duration {
-    waited_here.map_or(since_intent, |here| since_intent.min(here))
+fn settled_for(since_intent: Duration, waited_here: Duration) -> Duration {
+    since_intent.min(waited_here)
 }
 
 fn offline_backoff(limits: &Limits, times_offline: u32) -> chrono::TimeDelta {
@@ -1286,11 +1284,9 @@ mod tests {
     fn a_wall_clock_jump_cannot_end_the_settle_period_early() {
         let minute = Duration::from_secs(60);
         // The wall clock jumped an hour ahead while this process waited a minute.
-        assert_eq!(settled_for(minute * 61, Some(minute)), minute);
+        assert_eq!(settled_for(minute * 61, minute), minute);
         // It jumped back: the stored intent looks younger than it is, which only waits longer.
-        assert_eq!(settled_for(Duration::ZERO, Some(minute)), Duration::ZERO);
-        // Not tracked here: only the wall clock can tell.
-        assert_eq!(settled_for(minute * 3, None), minute * 3);
+        assert_eq!(settled_for(Duration::ZERO, minute), Duration::ZERO);
     }
 
     #[test]
