@@ -8,15 +8,51 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroU32;
+use std::ops::Add;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fleetlr_defender::Error;
-use governor::clock::Clock;
+use governor::clock::{Clock, Reference};
+use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter, middleware::NoOpMiddleware};
+use tokio::time::Instant;
 
-use crate::pacer::{TokioClock, TokioInstant};
+/// `tokio::time::Instant` as a governor reference, so budgets follow tokio's (pausable) clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct TokioInstant(Instant);
+
+impl Add<Nanos> for TokioInstant {
+    type Output = Self;
+    fn add(self, other: Nanos) -> Self {
+        Self(self.0 + Duration::from(other))
+    }
+}
+
+impl Reference for TokioInstant {
+    fn duration_since(&self, earlier: Self) -> Nanos {
+        Nanos::from(self.0.saturating_duration_since(earlier.0))
+    }
+
+    fn saturating_sub(&self, duration: Nanos) -> Self {
+        Self(
+            self.0
+                .checked_sub(Duration::from(duration))
+                .unwrap_or(self.0),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct TokioClock;
+
+impl Clock for TokioClock {
+    type Instant = TokioInstant;
+    fn now(&self) -> TokioInstant {
+        TokioInstant(Instant::now())
+    }
+}
 
 /// Attempts of one call before its error is handed to the caller.
 const ATTEMPTS: u32 = 6;

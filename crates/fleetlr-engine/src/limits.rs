@@ -10,8 +10,8 @@ pub struct Limits {
     /// `runliveresponse` calls the API accepts in any sliding `live_response_window`.
     pub live_response_calls: NonZeroU32,
     pub live_response_window: Duration,
-    /// Extra spacing between calls (0.05 = 5%) so network jitter cannot put one call too many
-    /// into a window at the service.
+    /// How much longer than `live_response_window` fleetlr counts its calls (0.05 = 5%), so
+    /// network jitter cannot put one call too many into a window at the service.
     pub pacing_margin: f64,
     /// Concurrent Live Response sessions the tenant allows (25 in older docs, 50 in newer).
     pub max_sessions: u32,

@@ -1,93 +1,100 @@
-//! Paces `runliveresponse` calls so fleetlr itself never causes a 429.
+//! Paces `runliveresponse` calls so fleetlr itself never causes a 429, while a response run
+//! never waits longer than one call's share of the window.
 //!
-//! The API allows N calls in any sliding window. A GCRA with burst 1 spaces calls evenly at
-//! `window / N`, so no window of that length can hold more than N of them; a burst of N would
-//! allow 2N across a window boundary. A small margin widens the spacing so that network jitter
-//! cannot squeeze N+1 arrivals into one window at the service.
+//! The API allows N calls in any sliding window. The pacer keeps the times of fleetlr's last N
+//! calls and allows another only when the oldest of them has left the window, so no window can
+//! hold more than N; a margin widens the window so that network jitter cannot squeeze N+1
+//! arrivals into one at the service. Unlike calls spaced evenly, calls a collection could not
+//! make while every session was taken are not lost: they may be made as soon as sessions free,
+//! as long as the window has room.
+//!
+//! That freedom could let a collection fill the window at once and leave a response run waiting
+//! for nearly a whole window. So a collection call is also refused when the last N−1 calls all
+//! fall within the window less one interval (window / N): when a response run asks, and no
+//! other response call was made within the window, a call leaves the window within one
+//! interval. In the long run this costs a collection nothing: N−1 calls per
+//! (window − window / N) is the same rate as N per window.
 
-use governor::clock::{Clock, Reference};
-use governor::nanos::Nanos;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter, middleware::NoOpMiddleware};
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::ops::Add;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use fleetlr_store::Priority;
 use tokio::time::Instant;
-
-/// `tokio::time::Instant` as a governor reference, so pacing follows tokio's (pausable) clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TokioInstant(Instant);
-
-impl Add<Nanos> for TokioInstant {
-    type Output = Self;
-    fn add(self, other: Nanos) -> Self {
-        Self(self.0 + Duration::from(other))
-    }
-}
-
-impl Reference for TokioInstant {
-    fn duration_since(&self, earlier: Self) -> Nanos {
-        Nanos::from(self.0.saturating_duration_since(earlier.0))
-    }
-
-    fn saturating_sub(&self, duration: Nanos) -> Self {
-        Self(
-            self.0
-                .checked_sub(Duration::from(duration))
-                .unwrap_or(self.0),
-        )
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct TokioClock;
-
-impl Clock for TokioClock {
-    type Instant = TokioInstant;
-    fn now(&self) -> TokioInstant {
-        TokioInstant(Instant::now())
-    }
-}
 
 /// The call budget of one app+tenant.
 pub struct CallPacer {
-    limiter: RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>,
+    calls: usize,
+    /// The service's window widened by the margin.
+    window: Duration,
+    /// The window less one interval: a collection call needs room for a response call within
+    /// one interval.
+    guarded_window: Duration,
+    /// When fleetlr's last `calls` calls were made, oldest first.
+    made: Mutex<VecDeque<Instant>>,
     /// A 429 that still arrived (someone else used the budget) holds every call until then.
     held_until: Mutex<Option<Instant>>,
 }
 
 impl CallPacer {
-    /// At most `calls` per `window`, spaced by `window / calls` widened by `margin` (0.02 = 2%).
+    /// At most `calls` per `window`, the window widened by `margin` (0.02 = 2%).
     pub fn new(calls: NonZeroU32, window: Duration, margin: f64) -> Self {
-        let spacing = window
-            .div_f64(f64::from(calls.get()))
-            .mul_f64(1.0 + margin.max(0.0));
-        let quota = Quota::with_period(spacing.max(Duration::from_nanos(1)))
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::MIN);
+        let calls = calls.get() as usize;
+        let window = window.mul_f64(1.0 + margin.max(0.0));
+        let interval = window.div_f64(calls as f64);
         Self {
-            limiter: RateLimiter::direct_with_clock(quota, TokioClock),
+            calls,
+            window,
+            guarded_window: window.saturating_sub(interval),
+            made: Mutex::new(VecDeque::with_capacity(calls)),
             held_until: Mutex::new(None),
         }
     }
 
-    /// Waits until a call may be made, and takes its place in the budget.
-    pub async fn ready(&self) {
-        while let Err(wait) = self.try_take() {
-            tokio::time::sleep(wait).await;
+    /// Takes a place in the budget for a call of a run of `priority` if one is free now;
+    /// otherwise says how long until one is.
+    pub fn try_take(&self, priority: Priority) -> Result<(), Duration> {
+        let now = Instant::now();
+        let hold = *self.held_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = hold.filter(|until| *until > now) {
+            return Err(until - now);
+        }
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        let mut free_at = self
+            .nth_latest(&made, self.calls)
+            .map(|at| at + self.window);
+        if priority == Priority::Collection && self.calls > 1 {
+            let guard = self
+                .nth_latest(&made, self.calls - 1)
+                .map(|at| at + self.guarded_window);
+            free_at = free_at.max(guard);
+        }
+        if let Some(at) = free_at.filter(|at| *at > now) {
+            return Err(at - now);
+        }
+        if made.len() == self.calls {
+            made.pop_front();
+        }
+        made.push_back(now);
+        Ok(())
+    }
+
+    /// The call whose place was just taken is leaving now: it counts from this moment, so a
+    /// slow step between taking the place and sending the request cannot bring two calls
+    /// closer together at the service than the pacer allowed.
+    pub fn sending(&self) {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(last) = made.back_mut() {
+            *last = (*last).max(Instant::now());
         }
     }
 
-    /// Takes a place in the budget if one is free now; otherwise says how long until one is.
-    pub fn try_take(&self) -> Result<(), Duration> {
-        let hold = *self.held_until.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(until) = hold.filter(|until| *until > Instant::now()) {
-            return Err(until - Instant::now());
+    /// Waits until a call of a run of `priority` may be made, and takes its place.
+    pub async fn ready(&self, priority: Priority) {
+        while let Err(wait) = self.try_take(priority) {
+            tokio::time::sleep(wait).await;
         }
-        self.limiter
-            .check()
-            .map_err(|not_until| not_until.wait_time_from(TokioClock.now()))
     }
 
     /// Absorbs a 429 caused by someone else: no call before `retry_after` has passed.
@@ -96,11 +103,22 @@ impl CallPacer {
         let mut held = self.held_until.lock().unwrap_or_else(|p| p.into_inner());
         *held = Some(held.map_or(until, |current| current.max(until)));
     }
+
+    /// The time of the `n`th most recent call, when there have been `n`.
+    fn nth_latest(&self, made: &VecDeque<Instant>, n: usize) -> Option<Instant> {
+        made.len().checked_sub(n).and_then(|i| made.get(i)).copied()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn ten_a_minute(margin: f64) -> CallPacer {
+        CallPacer::new(NonZeroU32::new(10).expect("nonzero"), MINUTE, margin)
+    }
 
     fn max_in_any_window(calls: &[Instant], window: Duration) -> usize {
         calls
@@ -116,47 +134,137 @@ mod tests {
             .unwrap_or(0)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn no_sixty_second_window_ever_holds_more_than_ten_calls() {
-        let pacer = CallPacer::new(
-            NonZeroU32::new(10).expect("nonzero"),
-            Duration::from_secs(60),
-            0.0,
-        );
-        let mut calls = Vec::new();
-        for _ in 0..100 {
-            pacer.ready().await;
-            calls.push(Instant::now());
+    /// Asks for a call every `step` for `span`, with the given priority pattern, and returns
+    /// when each call was allowed and with which priority.
+    async fn ask_every(
+        pacer: &CallPacer,
+        step: Duration,
+        span: Duration,
+        priority_of: impl Fn(usize) -> Priority,
+    ) -> Vec<(Instant, Priority)> {
+        let end = Instant::now() + span;
+        let mut made = Vec::new();
+        let mut asked = 0;
+        while Instant::now() < end {
+            let priority = priority_of(asked);
+            if pacer.try_take(priority).is_ok() {
+                made.push((Instant::now(), priority));
+                asked += 1;
+            }
+            tokio::time::sleep(step).await;
         }
-        assert_eq!(max_in_any_window(&calls, Duration::from_secs(60)), 10);
-        // Evenly spaced: 100 calls take 99 intervals of 6 s, never faster.
-        assert_eq!(calls[99] - calls[0], Duration::from_secs(594));
+        made
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_margin_widens_the_spacing() {
-        let pacer = CallPacer::new(
-            NonZeroU32::new(10).expect("nonzero"),
-            Duration::from_secs(60),
-            0.02,
-        );
-        pacer.ready().await;
-        let first = Instant::now();
-        pacer.ready().await;
-        assert_eq!(Instant::now() - first, Duration::from_millis(6120));
+    async fn no_sixty_second_window_ever_holds_more_than_ten_calls() {
+        let pacer = ten_a_minute(0.0);
+        // Irregular demand: bursts of asks, pauses, and both priorities.
+        let mut calls = Vec::new();
+        for round in 0..40_u64 {
+            let priority = if round % 3 == 0 {
+                Priority::Response
+            } else {
+                Priority::Collection
+            };
+            for (at, _) in ask_every(
+                &pacer,
+                Duration::from_millis(250),
+                Duration::from_secs(round % 7 * 5 + 1),
+                |_| priority,
+            )
+            .await
+            {
+                calls.push(at);
+            }
+            tokio::time::sleep(Duration::from_secs(round % 5 * 7)).await;
+        }
+        assert!(calls.len() > 100, "{} calls", calls.len());
+        assert_eq!(max_in_any_window(&calls, MINUTE), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_collection_catches_up_calls_it_could_not_make_and_keeps_its_rate() {
+        let pacer = ten_a_minute(0.0);
+        // Calls not made while every session was taken are made as soon as sessions free, all
+        // but the place kept for a response run.
+        let burst = ask_every(
+            &pacer,
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+            |_| Priority::Collection,
+        )
+        .await;
+        assert_eq!(burst.len(), 9);
+        // Asking all the time, a collection makes no more than ten calls a minute, and no
+        // fewer.
+        let made = ask_every(&pacer, Duration::from_millis(100), MINUTE * 10, |_| {
+            Priority::Collection
+        })
+        .await;
+        // Over ten minutes and a second: ten calls a minute, and one for the minute begun.
+        let all = burst.len() + made.len();
+        assert!((100..=101).contains(&all), "{all} calls");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_call_waits_at_most_one_interval_after_a_window_without_one() {
+        let pacer = ten_a_minute(0.05);
+        let window = MINUTE.mul_f64(1.05);
+        let interval = window / 10;
+        // A collection asks all the time (in bursts, as sessions free, then steadily); after
+        // more than a window without a response call, a response run asks and is timed.
+        for round in 0..30_u64 {
+            ask_every(
+                &pacer,
+                Duration::from_millis(100),
+                window + Duration::from_secs(round % 4 * 30),
+                |_| Priority::Collection,
+            )
+            .await;
+            let asked = Instant::now();
+            pacer.ready(Priority::Response).await;
+            let waited = Instant::now() - asked;
+            assert!(waited <= interval, "round {round}: waited {waited:?}");
+            tokio::time::sleep(Duration::from_secs(round % 6 * 9)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_margin_widens_the_window() {
+        let pacer = ten_a_minute(0.02);
+        for _ in 0..10 {
+            pacer.ready(Priority::Response).await;
+        }
+        let start = Instant::now();
+        pacer.ready(Priority::Response).await;
+        assert_eq!(Instant::now() - start, Duration::from_millis(61_200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_counts_from_when_it_is_sent() {
+        let pacer = ten_a_minute(0.0);
+        for _ in 0..10 {
+            pacer.ready(Priority::Response).await;
+        }
+        // The last call's request left 5 s after its place was taken.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        pacer.sending();
+        let start = Instant::now();
+        for _ in 0..10 {
+            pacer.ready(Priority::Response).await;
+        }
+        // The first nine leave the window after 55 s, the tenth after 60 s.
+        assert_eq!(Instant::now() - start, MINUTE);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_foreign_429_holds_calls_for_its_retry_after() {
-        let pacer = CallPacer::new(
-            NonZeroU32::new(10).expect("nonzero"),
-            Duration::from_secs(60),
-            0.0,
-        );
-        pacer.ready().await;
+        let pacer = ten_a_minute(0.0);
+        pacer.ready(Priority::Collection).await;
         let start = Instant::now();
         pacer.hold_for(Duration::from_secs(30));
-        pacer.ready().await;
+        pacer.ready(Priority::Response).await;
         assert_eq!(Instant::now() - start, Duration::from_secs(30));
     }
 }

@@ -922,7 +922,7 @@ impl Worker {
                 candidates.remove(&run_id);
                 continue;
             }
-            if let Err(wait) = self.tenant.pacer.try_take() {
+            if let Err(wait) = self.tenant.pacer.try_take(priority) {
                 self.wake_within(wait);
                 return Ok(());
             }
@@ -1005,6 +1005,7 @@ impl Worker {
         let request =
             LiveResponseRequest::new(comment, call.commands.iter().map(api_command).collect());
         self.recent_calls.push_back(Instant::now());
+        self.tenant.pacer.sending();
         let answer = self
             .tenant
             .client
