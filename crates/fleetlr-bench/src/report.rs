@@ -20,6 +20,9 @@ pub struct Report {
     pub measured_at: String,
     pub speedup: f64,
     pub devices: usize,
+    /// How long the whole scenario took, baselines included (wall-clock seconds).
+    #[serde(default)]
+    pub wall_secs: Option<f64>,
     pub strategies: Vec<Strategy>,
     /// The targets, each with the measured value and whether it was met.
     pub checks: Vec<Check>,
@@ -106,6 +109,14 @@ impl Strategy {
     }
 }
 
+pub fn wall_time(secs: f64) -> String {
+    if secs >= 60.0 {
+        format!("{:.1} min", secs / 60.0)
+    } else {
+        format!("{secs:.0} s")
+    }
+}
+
 fn hours(secs: f64) -> String {
     if secs >= 3600.0 {
         format!("{:.2} h", secs / 3600.0)
@@ -120,8 +131,15 @@ impl Report {
         let _ = writeln!(md, "## {}\n\n{}\n", self.scenario, self.description);
         let _ = writeln!(
             md,
-            "{} devices, {}x speed-up; measured {} with `{}`. Times are simulated (as against MDE).\n",
-            self.devices, self.speedup, self.measured_at, self.command
+            "{} devices, {}x speed-up; measured {} with `{}`{}. Times are simulated (as against MDE).\n",
+            self.devices,
+            self.speedup,
+            self.measured_at,
+            self.command,
+            self.wall_secs.map_or(String::new(), |wall| format!(
+                ", which took {} of wall time",
+                wall_time(wall)
+            ))
         );
         md.push_str("| strategy | makespan | lower bound (rate / sessions / device) | efficiency | 429s | peak sessions | LR calls (max per device) | other API calls | daemon peak RSS | daemon CPU | SQLite |\n");
         md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
