@@ -28,6 +28,27 @@ async fn the_tiny_scenario_runs_end_to_end_and_reports_sound_figures() {
         "{daemon:?}"
     );
     assert!(report.strategies[2].projected_from == Some(3));
+    // The greedy replay, under the platform's limits and under fleetlr's own.
+    for replay in [
+        "omniscient_greedy_replay_h",
+        "omniscient_greedy_replay_within_fleetlr_limits_h",
+    ] {
+        let hours = fleetlr.extra.get(replay).copied().unwrap_or(0.0);
+        // No schedule beats the bound, the replay included.
+        assert!(
+            hours * 3600.0 + 1e-6 >= bound.lower_bound_secs,
+            "{replay}: {hours} h"
+        );
+    }
+    assert!(report.wall_secs.is_some_and(|wall| wall > 0.0));
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| c.target == "the scenario runs in under 10 minutes"),
+        "{:?}",
+        report.checks
+    );
 
     let out = tempfile::tempdir().expect("tempdir");
     fleetlr_bench::report_to(out.path(), &report).expect("report written");
