@@ -22,7 +22,7 @@ use crate::daemon::{
 
 /// Whether a test needing `what` may go on: outside CI a missing prerequisite skips it (with a
 /// message), under `CI=true` it fails, since CI installs and grants everything.
-fn prerequisite(present: bool, what: &str) -> bool {
+pub(crate) fn prerequisite(present: bool, what: &str) -> bool {
     if !present {
         let message = format!("skipped: {what}");
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");

@@ -2,6 +2,7 @@
 
 mod busy;
 mod client;
+mod clock;
 mod crash_loop;
 mod daemon;
 mod disk;

@@ -27,6 +27,7 @@ mod schedule_control;
 pub mod schedules;
 pub mod slots;
 pub mod targets;
+mod wall_clock;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -204,7 +205,7 @@ impl Engine {
             fleetlr_playbook::Priority::Collection => Priority::Collection,
         });
         let expires_after = request.expires_after.unwrap_or(policy.expires_after);
-        let expires_at = chrono::Utc::now()
+        let expires_at = tenant.clock.now()
             + chrono::TimeDelta::from_std(tenant.limits.wall(expires_after))
                 .unwrap_or(chrono::TimeDelta::MAX);
         let used: BTreeMap<String, fleetlr_playbook::FileFacts> = catalogue
@@ -246,7 +247,7 @@ impl Engine {
             alert_claim: request.alert_claim,
         };
         // Devices MDE already reports inactive wait in fleetlr's queue, not in a session slot.
-        let recheck_at = chrono::Utc::now()
+        let recheck_at = tenant.clock.now()
             + chrono::TimeDelta::from_std(tenant.limits.wall(tenant.limits.inactive_recheck))
                 .unwrap_or(chrono::TimeDelta::MAX);
         let new_targets: Vec<NewTarget> = devices

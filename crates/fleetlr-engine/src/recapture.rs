@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use fleetlr_store::{Captured, CommandType, PendingCapture, Store};
 
 use crate::artifacts::{self, CaptureError, ResultSpot};
@@ -72,8 +71,9 @@ impl Recapture {
                 self.store.record_capture(pending, &captured).await
             }
             Err(err) => {
-                let retry_at = next_attempt(&err, pending.attempts)
-                    .map(|wait| Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or_default());
+                let retry_at = next_attempt(&err, pending.attempts).map(|wait| {
+                    self.tenant.clock.now() + chrono::TimeDelta::from_std(wait).unwrap_or_default()
+                });
                 if retry_at.is_none() {
                     tracing::warn!(run = %pending.run_id, device = %pending.device_id, error = %err, "result lost");
                 }

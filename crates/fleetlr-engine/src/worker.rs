@@ -34,6 +34,7 @@ use crate::playbooks::facts_from_json;
 use crate::recapture::{self, Recapture};
 use crate::reconcile::{ListedAction, Verdict, reconcile};
 use crate::slots::SessionSlots;
+use crate::wall_clock::WallClock;
 
 /// Finished targets needed before the circuit breaker judges a run.
 const BREAKER_MIN_SAMPLE: u64 = 5;
@@ -56,6 +57,8 @@ pub(crate) struct Tenant {
     pub wake: Notify,
     /// Set once the state in SQLite has been loaded after start-up.
     pub ready: AtomicBool,
+    /// The wall clock as the tenant's stored deadlines read it.
+    pub clock: WallClock,
 }
 
 impl Tenant {
@@ -79,6 +82,7 @@ impl Tenant {
             pacer,
             wake: Notify::new(),
             ready: AtomicBool::new(false),
+            clock: WallClock::new(),
         }
     }
 }
@@ -350,6 +354,7 @@ impl Worker {
     }
 
     async fn tick(&mut self) -> fleetlr_store::Result<()> {
+        self.follow_wall_clock().await?;
         self.refresh_runs().await?;
         self.reconcile_uncertain().await?;
         if Instant::now() >= self.next_poll && !self.flights.is_empty() {
@@ -366,6 +371,18 @@ impl Worker {
         Ok(())
     }
 
+    /// Moves the tenant's stored deadlines by however far the wall clock jumped, so no period
+    /// ends early or late because of it (see `wall_clock`).
+    async fn follow_wall_clock(&mut self) -> fleetlr_store::Result<()> {
+        let Some(jump) = self.tenant.clock.unshifted() else {
+            return Ok(());
+        };
+        let moved = self.store.shift_deadlines(&self.tenant.name, jump).await?;
+        self.tenant.clock.shifted(jump);
+        tracing::warn!(tenant = %self.tenant.name, jump_seconds = jump.num_seconds(), deadlines = moved, "the wall clock jumped; stored deadlines moved with it");
+        Ok(())
+    }
+
     /// Starts fetching again, in the background, results whose writing failed and are due.
     async fn recapture_due(&mut self) -> fleetlr_store::Result<()> {
         let busy = self
@@ -378,7 +395,7 @@ impl Worker {
         self.next_recapture = Instant::now() + recapture::CHECK_EVERY;
         let due = self
             .store
-            .due_captures(&self.tenant.name, Utc::now(), recapture::BATCH)
+            .due_captures(&self.tenant.name, self.tenant.clock.now(), recapture::BATCH)
             .await?;
         if !due.is_empty() {
             let job = Recapture {
@@ -459,7 +476,8 @@ impl Worker {
                 .set_run_state(run_id, RunState::Running, "scheduling started")
                 .await?;
         }
-        let expired = parse_stamp(&run.expires_at).is_some_and(|at| at <= Utc::now());
+        let now = self.tenant.clock.now();
+        let expired = parse_stamp(&run.expires_at).is_some_and(|at| at <= now);
         if run.state == RunState::Cancelling {
             self.end_queued(run_id, TargetState::Cancelled).await?;
         } else if expired {
@@ -576,13 +594,9 @@ impl Worker {
         let mut stored = Ok(());
         let mut pending = std::mem::take(&mut self.uncertain).into_iter();
         while let Some((submission, since)) = pending.next() {
-            let intended_at: SystemTime = parse_stamp(&submission.intended_at)
-                .map(SystemTime::from)
-                .unwrap_or_else(SystemTime::now);
+            let intended_at = parse_stamp(&submission.intended_at).map(SystemTime::from);
             let waited = settled_for(
-                SystemTime::now()
-                    .duration_since(intended_at)
-                    .unwrap_or_default(),
+                intended_at.and_then(|at| SystemTime::now().duration_since(at).ok()),
                 since.elapsed(),
             );
             if waited < settle {
@@ -610,7 +624,6 @@ impl Worker {
                     continue;
                 }
             };
-            let listed_at = SystemTime::now();
             let listed: Vec<ListedAction> = listed
                 .into_iter()
                 .map(|action| ListedAction {
@@ -618,7 +631,8 @@ impl Worker {
                     comment: action.requestor_comment,
                 })
                 .collect();
-            match reconcile(&submission.marker, intended_at, listed_at, &listed, settle) {
+            // Listed after `waited` had passed since the intent, by both clocks.
+            match reconcile(&submission.marker, waited, &listed, settle) {
                 Verdict::Landed { action_id } => {
                     tracing::info!(marker = %submission.marker, %action_id, "uncertain submission had landed; tracking it");
                     if let Err(err) = self.store.record_accepted(submission.id, &action_id).await {
@@ -803,7 +817,7 @@ impl Worker {
     /// Moves offline targets whose re-check is due back into the queue when MDE reports their
     /// sensor active, one batched Machines query for all of them.
     async fn recheck_offline(&mut self) -> fleetlr_store::Result<()> {
-        let now = Utc::now();
+        let now = self.tenant.clock.now();
         let mut due: Vec<Target> = Vec::new();
         for (id, plan) in &self.plans {
             if plan.run.state == RunState::Running {
@@ -852,8 +866,8 @@ impl Worker {
                     )
                     .await?;
             } else {
-                let retry_at =
-                    Utc::now() + to_delta(self.wall(self.tenant.limits.inactive_recheck));
+                let retry_at = self.tenant.clock.now()
+                    + to_delta(self.wall(self.tenant.limits.inactive_recheck));
                 self.store
                     .defer_target(
                         target.id,
@@ -886,7 +900,12 @@ impl Worker {
                 }
                 let mut due = self
                     .store
-                    .due_targets(id, TargetState::Pending, Utc::now(), CANDIDATES_PER_RUN)
+                    .due_targets(
+                        id,
+                        TargetState::Pending,
+                        self.tenant.clock.now(),
+                        CANDIDATES_PER_RUN,
+                    )
                     .await?;
                 if let Some(canary) = plan.run.canary.filter(|n| *n > 0) {
                     let canaries = self.store.first_targets(id, canary).await?;
@@ -1045,12 +1064,12 @@ impl Worker {
                     self.tenant.pacer.hold_for(wait);
                     None
                 } else if err.is_busy() {
-                    Some(Utc::now() + to_delta(self.wall(limits.busy_retry)))
+                    Some(self.tenant.clock.now() + to_delta(self.wall(limits.busy_retry)))
                 } else if err.is_token_failure() || err.is_unauthorized() {
                     tracing::error!(tenant = %self.tenant.name, error = %err, "the tenant refuses fleetlr's credentials; submissions wait");
                     let wait = self.wall(Duration::from_secs(60));
                     self.tenant.pacer.hold_for(wait);
-                    Some(Utc::now() + to_delta(wait))
+                    Some(self.tenant.clock.now() + to_delta(wait))
                 } else {
                     None
                 };
@@ -1089,10 +1108,13 @@ impl Worker {
 }
 
 /// How long an uncertain submission has been settling: the shorter of the wall-clock time since
-/// its intent was stored and the monotonic time this process has waited on it, so neither a
-/// wall clock jumping forward nor one jumping back can end the wait before it has truly passed.
-fn settled_for(since_intent: Duration, waited_here: Duration) -> Duration {
-    since_intent.min(waited_here)
+/// its intent was stored and the monotonic time this process has waited on it, so a wall clock
+/// jumping forward cannot end the wait before it has truly passed. An intent stamped in the
+/// future (`None`: the wall clock went back since) says nothing; the monotonic wait alone
+/// counts, so a clock set back an hour does not hold the submission, and its device and
+/// session, for that hour.
+fn settled_for(since_intent: Option<Duration>, waited_here: Duration) -> Duration {
+    since_intent.map_or(waited_here, |since| since.min(waited_here))
 }
 
 fn offline_backoff(limits: &Limits, times_offline: u32) -> chrono::TimeDelta {
@@ -1260,7 +1282,7 @@ impl Finish {
             Next::Continue { next_call } => CallEnd::Continue { next_call },
             Next::Ends(state) => CallEnd::Ends(state),
             Next::DeviceOffline => CallEnd::DeviceOffline {
-                retry_at: Utc::now()
+                retry_at: self.tenant.clock.now()
                     + offline_backoff(&self.tenant.limits, target.offline_count + 1),
             },
         };
@@ -1285,9 +1307,16 @@ mod tests {
     fn a_wall_clock_jump_cannot_end_the_settle_period_early() {
         let minute = Duration::from_secs(60);
         // The wall clock jumped an hour ahead while this process waited a minute.
-        assert_eq!(settled_for(minute * 61, minute), minute);
-        // It jumped back: the stored intent looks younger than it is, which only waits longer.
-        assert_eq!(settled_for(Duration::ZERO, minute), Duration::ZERO);
+        assert_eq!(settled_for(Some(minute * 61), minute), minute);
+        // After a restart, an intent stored a second before is still young.
+        assert_eq!(settled_for(Some(minute / 60), minute * 5), minute / 60);
+    }
+
+    #[test]
+    fn a_wall_clock_set_back_does_not_hold_an_uncertain_submission_for_the_jump() {
+        let minute = Duration::from_secs(60);
+        // The clock went back an hour: the intent is stamped in the future.
+        assert_eq!(settled_for(None, minute * 2), minute * 2);
     }
 
     #[test]

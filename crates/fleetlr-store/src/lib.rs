@@ -11,6 +11,7 @@
 mod access;
 mod alerts;
 mod captures;
+mod deadlines;
 mod error;
 mod ledger;
 mod outcomes;

@@ -634,3 +634,51 @@ async fn a_device_inactive_at_creation_starts_out_waiting_offline() {
         .expect("due");
     assert!(due_now.is_empty(), "not looked at before its re-check");
 }
+
+#[tokio::test]
+async fn a_wall_clock_jump_moves_a_tenants_deadlines_by_as_much() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let recheck = chrono::Utc::now() + chrono::TimeDelta::minutes(2);
+    let mut new = targets(2);
+    new[1].inactive_recheck_at = Some(recheck);
+    let id = store.create_run(&new_run(), &new).await.expect("create");
+    let other = store
+        .create_run(
+            &NewRun {
+                tenant: "elsewhere".into(),
+                ..new_run()
+            },
+            &new,
+        )
+        .await
+        .expect("create");
+    let before = store.run(&id).await.expect("run").expires_at;
+    // The clock went back an hour: what was due in 2 minutes is due in 2 minutes still.
+    let back = chrono::TimeDelta::hours(-1);
+    let moved = store.shift_deadlines("lab", back).await.expect("shifted");
+    assert_eq!(moved, 2, "the run's expiry and one re-check");
+    let after = store.run(&id).await.expect("run").expires_at;
+    assert_eq!(
+        parse_stamp(&after),
+        parse_stamp(&before).map(|at| at + back)
+    );
+    let stored = store.targets(&id).await.expect("targets");
+    assert_eq!(
+        stored[1].next_attempt_at.as_deref(),
+        Some(stamp(recheck + back).as_str())
+    );
+    assert_eq!(stored[0].next_attempt_at, None);
+    let untouched = store.targets(&other).await.expect("targets");
+    assert_eq!(
+        untouched[1].next_attempt_at.as_deref(),
+        Some(stamp(recheck).as_str()),
+        "another tenant's deadlines are its own worker's"
+    );
+    let events = store.events(&id).await.expect("events");
+    let noted = events
+        .iter()
+        .find(|e| e.kind == "wall_clock_jumped")
+        .expect("the jump is in the run's events");
+    assert_eq!(noted.detail["jump_seconds"], -3600);
+}
