@@ -94,6 +94,23 @@ pub(crate) async fn wait_for_in_flight(daemon: &Daemon, run: &str) {
     .await;
 }
 
+/// The run (of the e2e-triage playbook) ends within 90 s with every target succeeded and each
+/// of its three commands completed, recorded once, and its result captured.
+pub(crate) async fn assert_every_target_succeeded(daemon: &Daemon, id: &str, devices: &[String]) {
+    let run = wait_for_run(daemon, id, Duration::from_secs(90)).await;
+    assert_eq!(run["state"], "finished", "{run}");
+    assert_eq!(run["targets"]["succeeded"], devices.len(), "{run}");
+    let (_, outcomes) = daemon.get(&format!("/api/v1/runs/{id}/outcomes")).await;
+    let outcomes = outcomes.as_array().expect("outcomes");
+    assert_eq!(outcomes.len(), devices.len() * 3, "every command recorded");
+    for o in outcomes {
+        assert_eq!(o["outcome"], "completed", "{o}");
+        if o["command_type"] != "PutFile" {
+            assert!(o["artifact"]["sha256"].is_string(), "captured: {o}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_locked_by_another_process_gets_503s_and_the_run_resumes_without_duplicates() {
     if !require_tool("sqlite3", "the SQLite busy test") {
@@ -156,18 +173,7 @@ async fn a_database_locked_by_another_process_gets_503s_and_the_run_resumes_with
     tokio::time::sleep(held).await;
     lock.release();
 
-    let run = wait_for_run(&daemon, &id, Duration::from_secs(90)).await;
-    assert_eq!(run["state"], "finished", "{run}");
-    assert_eq!(run["targets"]["succeeded"], devices.len(), "{run}");
-    let (_, outcomes) = daemon.get(&format!("/api/v1/runs/{id}/outcomes")).await;
-    let outcomes = outcomes.as_array().expect("outcomes");
-    assert_eq!(outcomes.len(), devices.len() * 3, "every command recorded");
-    for o in outcomes {
-        assert_eq!(o["outcome"], "completed", "{o}");
-        if o["command_type"] != "PutFile" {
-            assert!(o["artifact"]["sha256"].is_string(), "captured: {o}");
-        }
-    }
+    assert_every_target_succeeded(&daemon, &id, &devices).await;
     let (_, runs) = daemon.get("/api/v1/runs").await;
     assert_eq!(
         runs.as_array().expect("runs").len(),

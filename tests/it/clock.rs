@@ -18,10 +18,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use fleetlr_tests::{eventually, start_sim};
 use serde_json::{Value, json};
 
+use crate::busy::assert_every_target_succeeded;
 use crate::crash_loop::assert_no_step_ran_twice_in_any_run;
 use crate::daemon::{
-    Daemon, Launch, SPEEDUP, assert_database_intact, device_ids, start_daemon_with, wait_for_run,
-    write_config_at,
+    Daemon, Launch, SPEEDUP, assert_database_intact, device_ids, start_daemon_with, write_config_at,
 };
 use crate::disk::prerequisite;
 use crate::engine::assert_limits_kept;
@@ -71,7 +71,10 @@ impl FakeClock {
         std::fs::rename(&partial, &self.file).expect("clock file replaced");
     }
 
-    fn launch(&self, capture_to: PathBuf) -> Launch {
+    /// The daemon's environment; what it prints goes to `logs/` beside the clock file.
+    fn launch(&self) -> Launch {
+        let logs = self.file.with_file_name("logs");
+        std::fs::create_dir_all(&logs).expect("log dir");
         Launch {
             env: vec![
                 ("LD_PRELOAD", self.library.display().to_string()),
@@ -81,7 +84,7 @@ impl FakeClock {
                 ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
                 ("RUST_LOG", "warn,fleetlr_engine=info".into()),
             ],
-            capture_to: Some(capture_to),
+            capture_to: Some(logs),
         }
     }
 }
@@ -210,22 +213,6 @@ fn statuses(stats: &Value, status: &str) -> u64 {
         .sum()
 }
 
-/// The run ended with every target succeeded and every command's outcome recorded once.
-async fn assert_every_target_succeeded(daemon: &Daemon, id: &str, devices: &[String]) {
-    let ended = wait_for_run(daemon, id, Duration::from_secs(90)).await;
-    assert_eq!(ended["state"], "finished", "{ended}");
-    assert_eq!(ended["targets"]["succeeded"], devices.len(), "{ended}");
-    let (_, outcomes) = daemon.get(&format!("/api/v1/runs/{id}/outcomes")).await;
-    let outcomes = outcomes.as_array().expect("outcomes");
-    assert_eq!(outcomes.len(), devices.len() * 3, "every command recorded");
-    for o in outcomes {
-        assert_eq!(o["outcome"], "completed", "{o}");
-        if o["command_type"] != "PutFile" {
-            assert!(o["artifact"]["sha256"].is_string(), "captured: {o}");
-        }
-    }
-}
-
 /// Actions the daemon withdrew (cancelled) were all on devices that were offline.
 fn assert_only_offline_devices_withdrawn(stats: &Value) {
     for device in stats["devices"].as_array().expect("devices") {
@@ -261,9 +248,7 @@ async fn wall_clock_jumps_forward_and_back_neither_expire_nor_stall_the_run() {
     let config = config(root.path(), &sim);
     let devices = device_ids(&sim).await;
     let clock = FakeClock::new(root.path(), library, "+0");
-    let logs = root.path().join("logs");
-    std::fs::create_dir_all(&logs).expect("log dir");
-    let launch = clock.launch(logs);
+    let launch = clock.launch();
     let mut daemon = start_daemon_with(&config, sim.sim.client_secret(), &launch).await;
     wait_for_clock(&daemon, TimeDelta::zero()).await;
     let (status, created) = daemon.post("/api/v1/runs", &body(&devices)).await;
@@ -387,9 +372,7 @@ async fn a_service_clock_hours_apart_from_the_daemons_changes_nothing() {
     let devices = device_ids(&sim).await;
     // The daemon's runs 3 h behind: 5 h apart from the service.
     let clock = FakeClock::new(root.path(), library, "-3h");
-    let logs = root.path().join("logs");
-    std::fs::create_dir_all(&logs).expect("log dir");
-    let daemon = start_daemon_with(&config, sim.sim.client_secret(), &clock.launch(logs)).await;
+    let daemon = start_daemon_with(&config, sim.sim.client_secret(), &clock.launch()).await;
     wait_for_clock(&daemon, TimeDelta::hours(-3)).await;
     let service = sim
         .http

@@ -613,14 +613,23 @@ async fn due_targets_put_next_calls_first_and_withdrawn_first_calls_last() {
     assert_eq!(order, ["dev2", "dev4", "dev1", "dev3", "dev0"]);
 }
 
+/// A run of two devices, the second inactive when the run was created: its re-check time.
+async fn run_with_an_inactive_device(
+    store: &Store,
+    run: NewRun,
+) -> (String, chrono::DateTime<chrono::Utc>) {
+    let recheck = chrono::Utc::now() + chrono::TimeDelta::minutes(2);
+    let mut new = targets(2);
+    new[1].inactive_recheck_at = Some(recheck);
+    let id = store.create_run(&run, &new).await.expect("create");
+    (id, recheck)
+}
+
 #[tokio::test]
 async fn a_device_inactive_at_creation_starts_out_waiting_offline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir).await;
-    let recheck = chrono::Utc::now() + chrono::TimeDelta::minutes(2);
-    let mut new = targets(2);
-    new[1].inactive_recheck_at = Some(recheck);
-    let id = store.create_run(&new_run(), &new).await.expect("create");
+    let (id, recheck) = run_with_an_inactive_device(&store, new_run()).await;
     let stored = store.targets(&id).await.expect("targets");
     assert_eq!(stored[0].state, TargetState::Pending);
     assert_eq!(stored[1].state, TargetState::WaitingOffline);
@@ -639,20 +648,12 @@ async fn a_device_inactive_at_creation_starts_out_waiting_offline() {
 async fn a_wall_clock_jump_moves_a_tenants_deadlines_by_as_much() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir).await;
-    let recheck = chrono::Utc::now() + chrono::TimeDelta::minutes(2);
-    let mut new = targets(2);
-    new[1].inactive_recheck_at = Some(recheck);
-    let id = store.create_run(&new_run(), &new).await.expect("create");
-    let other = store
-        .create_run(
-            &NewRun {
-                tenant: "elsewhere".into(),
-                ..new_run()
-            },
-            &new,
-        )
-        .await
-        .expect("create");
+    let (id, recheck) = run_with_an_inactive_device(&store, new_run()).await;
+    let elsewhere = NewRun {
+        tenant: "elsewhere".into(),
+        ..new_run()
+    };
+    let (other, other_recheck) = run_with_an_inactive_device(&store, elsewhere).await;
     let before = store.run(&id).await.expect("run").expires_at;
     // The clock went back an hour: what was due in 2 minutes is due in 2 minutes still.
     let back = chrono::TimeDelta::hours(-1);
@@ -672,7 +673,7 @@ async fn a_wall_clock_jump_moves_a_tenants_deadlines_by_as_much() {
     let untouched = store.targets(&other).await.expect("targets");
     assert_eq!(
         untouched[1].next_attempt_at.as_deref(),
-        Some(stamp(recheck).as_str()),
+        Some(stamp(other_recheck).as_str()),
         "another tenant's deadlines are its own worker's"
     );
     let events = store.events(&id).await.expect("events");
