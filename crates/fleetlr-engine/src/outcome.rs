@@ -50,13 +50,18 @@ pub fn bare(
     }
 }
 
+/// The error on a command fleetlr cancelled while withdrawing an action that had just started.
+pub const WITHDRAWN_AS_STARTED: &str = "the device came online and started this as fleetlr withdrew the action (it had waited too long for a pickup); it may have partly run, so fleetlr did not send it again: retry the target to run it";
+
 /// Judges a final action for call `call_index` of `calls`. `run_cancelling` says whether a
-/// cancellation of the action was the run's own.
+/// cancellation of the action was the run's own; `withdrawn`, whether fleetlr asked MDE to
+/// cancel it because the device seemed offline.
 pub fn judge(
     calls: &[RenderedCall],
     call_index: u32,
     action: &MachineAction,
     run_cancelling: bool,
+    withdrawn: bool,
 ) -> (Vec<NewOutcome>, Next) {
     let Some(call) = calls.get(call_index as usize) else {
         return (Vec::new(), Next::Ends(TargetState::Failed));
@@ -70,7 +75,7 @@ pub fn judge(
     };
     let nothing_started = (0..call.commands.len()).all(|i| !started(i));
     let mut failed_step: Option<(usize, OutcomeKind)> = None;
-    let outcomes: Vec<NewOutcome> = call
+    let mut outcomes: Vec<NewOutcome> = call
         .commands
         .iter()
         .enumerate()
@@ -119,6 +124,16 @@ pub fn judge(
         (ActionStatus::Cancelled, _) if run_cancelling => Next::Ends(TargetState::Cancelled),
         // fleetlr withdrew a Pending action from an offline device; nothing ran.
         (ActionStatus::Cancelled, _) if nothing_started => Next::DeviceOffline,
+        (ActionStatus::Cancelled, _) if withdrawn => {
+            // The device came back and started the call just as fleetlr withdrew it: a command
+            // may have partly run, so it is not sent again behind the operator's back.
+            for outcome in &mut outcomes {
+                if outcome.outcome == OutcomeKind::Cancelled {
+                    outcome.errors.push(WITHDRAWN_AS_STARTED.to_owned());
+                }
+            }
+            Next::Ends(TargetState::Failed)
+        }
         (ActionStatus::Cancelled, _) => Next::Ends(TargetState::Cancelled),
         (_, None) => carry_on(),
         (_, Some((i, kind))) => {

@@ -1213,8 +1213,13 @@ impl Finish {
                 Vec::new()
             }
         };
-        let (mut outcomes, next) =
-            outcome::judge(&calls, flight.call_index, &self.action, self.cancelling);
+        let (mut outcomes, next) = outcome::judge(
+            &calls,
+            flight.call_index,
+            &self.action,
+            self.cancelling,
+            flight.cancel_sent,
+        );
         if next == Next::DeviceOffline {
             // Nothing ran: the withdrawal is in the event log, the commands get their outcomes
             // when the device is back.

@@ -63,11 +63,11 @@ fn a_succeeded_call_moves_on_and_the_last_one_ends_the_target() {
         call(&[("b", OnFailure::Stop)]),
     ];
     let done = action("Succeeded", &[("Completed", true)]);
-    let (outcomes, next) = judge(&calls, 0, &done, false);
+    let (outcomes, next) = judge(&calls, 0, &done, false, false);
     assert_eq!(kinds(&outcomes), [OutcomeKind::Completed]);
     assert_eq!(next, Next::Continue { next_call: 1 });
     assert_eq!(
-        judge(&calls, 1, &done, false).1,
+        judge(&calls, 1, &done, false, false).1,
         Next::Ends(TargetState::Succeeded)
     );
 }
@@ -83,7 +83,7 @@ fn commands_after_a_failure_are_not_executed() {
         "Failed",
         &[("Completed", true), ("Failed", true), ("Created", false)],
     );
-    let (outcomes, next) = judge(&calls, 0, &failed, false);
+    let (outcomes, next) = judge(&calls, 0, &failed, false, false);
     assert_eq!(
         kinds(&outcomes),
         [
@@ -104,7 +104,7 @@ fn a_tolerated_failure_lets_the_target_go_on() {
     ];
     let failed = action("Failed", &[("Failed", true)]);
     assert_eq!(
-        judge(&calls, 0, &failed, false).1,
+        judge(&calls, 0, &failed, false, false).1,
         Next::Continue { next_call: 1 }
     );
 }
@@ -113,14 +113,14 @@ fn a_tolerated_failure_lets_the_target_go_on() {
 fn a_script_timeout_and_an_offline_expiry_are_told_apart() {
     let calls = [call(&[("a", OnFailure::Stop), ("b", OnFailure::Stop)])];
     let timed_out = action("TimeOut", &[("Failed", true), ("Created", false)]);
-    let (outcomes, next) = judge(&calls, 0, &timed_out, false);
+    let (outcomes, next) = judge(&calls, 0, &timed_out, false, false);
     assert_eq!(
         kinds(&outcomes),
         [OutcomeKind::TimedOut, OutcomeKind::NotExecuted]
     );
     assert_eq!(next, Next::Ends(TargetState::TimedOut));
     let never_started = action("TimeOut", &[("Created", false), ("Created", false)]);
-    let (outcomes, next) = judge(&calls, 0, &never_started, false);
+    let (outcomes, next) = judge(&calls, 0, &never_started, false, false);
     assert_eq!(
         kinds(&outcomes),
         [OutcomeKind::Expired, OutcomeKind::Expired]
@@ -132,14 +132,27 @@ fn a_script_timeout_and_an_offline_expiry_are_told_apart() {
 fn a_withdrawn_pending_action_is_an_offline_device_unless_the_run_was_cancelled() {
     let calls = [call(&[("a", OnFailure::Stop)])];
     let cancelled = action("Cancelled", &[("Created", false)]);
-    assert_eq!(judge(&calls, 0, &cancelled, false).1, Next::DeviceOffline);
-    let (outcomes, next) = judge(&calls, 0, &cancelled, true);
+    assert_eq!(
+        judge(&calls, 0, &cancelled, false, false).1,
+        Next::DeviceOffline
+    );
+    let (outcomes, next) = judge(&calls, 0, &cancelled, true, false);
     assert_eq!(kinds(&outcomes), [OutcomeKind::Cancelled]);
     assert_eq!(next, Next::Ends(TargetState::Cancelled));
     let started = action("Cancelled", &[("Created", true)]);
     assert_eq!(
-        judge(&calls, 0, &started, false).1,
+        judge(&calls, 0, &started, false, false).1,
         Next::Ends(TargetState::Cancelled)
+    );
+    // Started just as fleetlr withdrew it: not offline, not the operator's cancellation, and
+    // not sent again, since it may have partly run.
+    let (outcomes, next) = judge(&calls, 0, &started, false, true);
+    assert_eq!(next, Next::Ends(TargetState::Failed));
+    assert_eq!(kinds(&outcomes), [OutcomeKind::Cancelled]);
+    assert_eq!(outcomes[0].errors, [WITHDRAWN_AS_STARTED]);
+    assert_eq!(
+        judge(&calls, 0, &cancelled, false, true).1,
+        Next::DeviceOffline
     );
 }
 
