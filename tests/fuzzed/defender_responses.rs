@@ -4,7 +4,7 @@
 //! Shared by the fuzz target (`fuzz/fuzz_targets/defender_responses.rs`) and the mutation test
 //! in `tests/it/fuzz_corpus.rs`.
 
-use fleetlr_defender::models::{LibraryFile, Machine, MachineAction, ODataPage, ScriptTranscript};
+use fleetlr_defender_models::{LibraryFile, Machine, MachineAction, ODataPage, ScriptTranscript};
 
 pub fn defender_responses(data: &[u8]) {
     if let Ok(action) = serde_json::from_slice::<MachineAction>(data) {
@@ -20,7 +20,7 @@ pub fn defender_responses(data: &[u8]) {
     // The first bytes double as a Retry-After value, which servers may send in any form.
     let retry_after = std::str::from_utf8(&data[..data.len().min(32)]).ok();
     for status in [400, 401, 403, 404, 409, 429, 500, 503] {
-        let kind = fleetlr_defender::classify(status, retry_after, data);
+        let kind = fleetlr_defender_models::classify(status, retry_after, data);
         assert!(!kind.to_string().is_empty());
     }
 }

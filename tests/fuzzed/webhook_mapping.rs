@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use fleetlr_server::hooks::{FieldTemplate, Format, Mapping, Pointer, Rule, Severity};
+use fleetlr_hooks::{FieldTemplate, Format, Mapping, Pointer, Rule, Severity};
 
 pub fn webhook_mapping(data: &[u8]) {
     // Pointers and templates are configuration, but a fuzzer reaches their parsers cheaply too.
@@ -43,7 +43,7 @@ pub fn webhook_mapping(data: &[u8]) {
         device_tags: vec!["prod".into()],
         playbook: "alert-response".into(),
         parameters: BTreeMap::from([("reason".to_owned(), template)]),
-        priority: fleetlr_engine::Priority::Response,
+        priority: fleetlr_playbook::Priority::Response,
         tenant: None,
         cooldown: None,
         playbook_alert_fields: vec!["process_name".into()],

@@ -8,6 +8,7 @@ use azure_identity::{
     ClientCertificateCredential, ClientCertificateCredentialOptions, ClientSecretCredential,
     ClientSecretCredentialOptions,
 };
+use fleetlr_defender_models::TokenError;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use std::sync::{Arc, RwLock};
 
@@ -31,16 +32,6 @@ impl std::fmt::Debug for Credential {
             Self::Certificate { .. } => "Certificate(<redacted>)",
         })
     }
-}
-
-/// Why no token could be had.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct TokenError {
-    /// What went wrong (never a secret or a token).
-    pub message: String,
-    /// The token endpoint was unreachable or failing, rather than refusing the credential.
-    pub transient: bool,
 }
 
 /// Something that hands out bearer tokens for the API.

@@ -1,12 +1,12 @@
 //! The client and its API calls. Every call goes through `send`: a bearer token, one retry
 //! with a fresh token on 401, and errors classified. Nothing else is retried.
 
-use crate::auth::{AzureTokenSource, Credential, TokenError, TokenSource};
+use crate::auth::{AzureTokenSource, Credential, TokenSource};
 use crate::cloud::Cloud;
-use crate::error::{Error, ErrorKind, classify, snippet};
+use crate::error::Error;
 use crate::models::{
-    IsolationType, LibraryFile, LibraryUpload, LiveResponseRequest, Machine, MachineAction,
-    ODataPage, ODataValue,
+    ErrorKind, IsolationType, LibraryFile, LibraryUpload, LiveResponseRequest, Machine,
+    MachineAction, ODataPage, ODataValue, TokenError, classify, snippet,
 };
 use crate::odata::{Filter, ODataQuery};
 use crate::tls::https_client;

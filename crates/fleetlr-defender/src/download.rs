@@ -2,7 +2,8 @@
 //! optionally gunzipped, so a multi-GB GetFile never sits in memory.
 
 use crate::client::{DefenderClient, check, describe_chain, network};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
+use crate::models::ErrorKind;
 use async_compression::tokio::bufread::GzipDecoder;
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};

@@ -1,11 +1,9 @@
 //! Errors of the client, classified so callers decide without matching on strings: the engine
 //! asks `retry_after()`, `is_busy()`, `is_transient()` … and schedules accordingly.
 
-use crate::auth::TokenError;
-use crate::models::{ErrorDetail, ErrorResponse};
-use chrono::{DateTime, Utc};
-use std::fmt;
 use std::time::Duration;
+
+use fleetlr_defender_models::{ApiError, ErrorKind, TokenError};
 
 /// A failed call: what it was about (`machine 1a2b: live response`) and what went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -14,87 +12,6 @@ pub struct Error {
     context: String,
     #[source]
     kind: ErrorKind,
-}
-
-/// What went wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum ErrorKind {
-    /// 429: too many calls, or too many concurrent sessions.
-    #[error("rate limited{}: {error}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
-    RateLimited {
-        /// `Retry-After`, when the service sent one.
-        retry_after: Option<Duration>,
-        /// The error as the API described it.
-        error: ApiError,
-    },
-    /// 400 `ActiveRequestAlreadyExists`: the device already runs a live response action.
-    #[error("device busy: {0}")]
-    DeviceBusy(ApiError),
-    /// 404.
-    #[error("not found: {0}")]
-    NotFound(ApiError),
-    /// 401, even after one fresh token.
-    #[error("unauthorized: {0}")]
-    Unauthorized(ApiError),
-    /// 403: missing permission (`Forbidden`), no automation level on the device group
-    /// (`DisallowedOperation`), or the tenant feature is off (`DisabledFeature`).
-    #[error("forbidden: {0}")]
-    Forbidden(ApiError),
-    /// Any other 4xx: the request itself is wrong (`InvalidRequestBody`, `ODataError`, …).
-    #[error("rejected: {0}")]
-    BadRequest(ApiError),
-    /// 5xx.
-    #[error("server error: {0}")]
-    Server(ApiError),
-    /// The connection failed, timed out or dropped.
-    #[error("network failure: {0}")]
-    Network(String),
-    /// No token from Entra ID.
-    #[error("token acquisition failed: {0}")]
-    Token(TokenError),
-    /// A success status with a body that is not what the endpoint returns.
-    #[error("undecodable response (HTTP {status}): {message}; body starts {snippet:?}")]
-    Decode {
-        /// The HTTP status.
-        status: u16,
-        /// What did not fit.
-        message: String,
-        /// The start of the body.
-        snippet: String,
-    },
-    /// The writer given to a download failed.
-    #[error("writing the download: {0}")]
-    Write(#[source] std::io::Error),
-    /// The configuration cannot work (a bad CA PEM, a bad URL).
-    #[error("invalid configuration: {0}")]
-    Config(String),
-}
-
-/// An error response of the API: its status and what the body said. Bodies that are not the
-/// documented JSON (a proxy's HTML page) are kept as a snippet in `message`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// The HTTP status.
-    pub status: u16,
-    /// The API's error code, when the body had one.
-    pub code: Option<String>,
-    /// The API's message, or the start of a body that was not the documented JSON.
-    pub message: String,
-    /// The correlation id (`target`) to quote to Microsoft support.
-    pub target: Option<String>,
-}
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.code {
-            Some(code) => write!(f, "{code}: {}", self.message)?,
-            None => write!(f, "HTTP {}: {}", self.status, self.message)?,
-        }
-        match &self.target {
-            Some(target) => write!(f, " (correlation id {target})"),
-            None => Ok(()),
-        }
-    }
 }
 
 impl Error {
@@ -209,69 +126,10 @@ impl Error {
     }
 }
 
-/// Classifies an error response from its status, `Retry-After` header and body (public so the
-/// fuzz targets can reach the parsing of whatever a server sends).
-pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> ErrorKind {
-    let detail = serde_json::from_slice::<ErrorResponse>(body)
-        .ok()
-        .and_then(|response| response.error)
-        .unwrap_or_default();
-    let ErrorDetail {
-        code,
-        message,
-        target,
-    } = detail;
-    let message = message
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| match snippet(body) {
-            text if text.trim().is_empty() => "(empty body)".to_owned(),
-            text => text,
-        });
-    let code = code.filter(|c| !c.is_empty());
-    let is_busy = code.as_deref() == Some("ActiveRequestAlreadyExists");
-    let error = ApiError {
-        status,
-        code,
-        message,
-        target: target.filter(|t| !t.is_empty()),
-    };
-    match status {
-        429 => ErrorKind::RateLimited {
-            retry_after: retry_after.and_then(parse_retry_after),
-            error,
-        },
-        400 if is_busy => ErrorKind::DeviceBusy(error),
-        401 => ErrorKind::Unauthorized(error),
-        403 => ErrorKind::Forbidden(error),
-        404 => ErrorKind::NotFound(error),
-        500..=599 => ErrorKind::Server(error),
-        // Any other failure status (4xx, or a 3xx the client did not follow) is a refusal.
-        _ => ErrorKind::BadRequest(error),
-    }
-}
-
-/// `Retry-After` is documented in seconds; an HTTP date is accepted too, as HTTP allows it.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds).ok();
-    }
-    let at = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
-    Some((at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-}
-
-/// The start of a body, for messages: enough to recognise it, never the whole of it.
-pub(crate) fn snippet(body: &[u8]) -> String {
-    const MAX: usize = 256;
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
-    text.trim_end_matches('\u{fffd}').to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fleetlr_defender_models::classify;
 
     fn error(status: u16, retry_after: Option<&str>, body: &str) -> Error {
         Error::new(
@@ -297,20 +155,6 @@ mod tests {
         let no_header = error(429, None, "");
         assert!(no_header.is_rate_limited() && no_header.retry_after().is_none());
         assert_eq!(error(429, Some("soon"), "").retry_after(), None);
-    }
-
-    #[test]
-    fn retry_after_may_be_an_http_date() {
-        let later = (Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
-        let wait = parse_retry_after(&later).expect("date parses");
-        assert!(
-            wait > Duration::from_secs(80) && wait <= Duration::from_secs(90),
-            "{wait:?}"
-        );
-        let past = (Utc::now() - chrono::Duration::seconds(90)).to_rfc2822();
-        assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("-1"), None);
     }
 
     #[test]
@@ -383,12 +227,5 @@ mod tests {
         );
         let odd = error(400, None, r#"{"unexpected": true}"#);
         assert!(odd.is_bad_request() && odd.code().is_none());
-    }
-
-    #[test]
-    fn snippets_are_bounded_and_valid_text() {
-        let long = "é".repeat(1000);
-        let text = snippet(long.as_bytes());
-        assert!(text.len() <= 256 && text.chars().all(|c| c == 'é'));
     }
 }

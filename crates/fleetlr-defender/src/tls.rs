@@ -1,7 +1,8 @@
 //! The one HTTPS client every request goes through (sign-in, API, result downloads): rustls
 //! with the ring provider, trusting the system roots plus an optional extra CA.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
+use crate::models::ErrorKind;
 use rustls::pki_types::{CertificateDer, pem::PemObject};
 use std::sync::Arc;
 use std::time::Duration;

@@ -200,10 +200,9 @@ impl Engine {
             .await
             .map_err(|err| ControlError::Library(err.to_string()))?;
         let policy = &compiled.playbook.policy;
-        let priority = request.priority.unwrap_or(match policy.priority {
-            fleetlr_playbook::Priority::Response => Priority::Response,
-            fleetlr_playbook::Priority::Collection => Priority::Collection,
-        });
+        let priority = request
+            .priority
+            .unwrap_or_else(|| run_priority(policy.priority));
         let expires_after = request.expires_after.unwrap_or(policy.expires_after);
         let expires_at = tenant.clock.now()
             + chrono::TimeDelta::from_std(tenant.limits.wall(expires_after))
@@ -454,6 +453,14 @@ impl Engine {
         if let Some(tenant) = self.inner.tenants.get(tenant) {
             tenant.wake.notify_one();
         }
+    }
+}
+
+/// A priority as written in a playbook or an alert rule, as runs are stored with it.
+pub fn run_priority(priority: fleetlr_playbook::Priority) -> Priority {
+    match priority {
+        fleetlr_playbook::Priority::Response => Priority::Response,
+        fleetlr_playbook::Priority::Collection => Priority::Collection,
     }
 }
 

@@ -11,11 +11,10 @@ use fleetlr_engine::{ControlError, Engine, PlaybookRef, RunRequest, TargetSpec, 
 use fleetlr_store::{AlertKey, Blocked, Claim, DeliveryOutcome, NewDelivery, StoreError};
 use serde_json::Value;
 
-use super::mapping::{Alert, AlertDevice};
-use super::rules::{Firing, Rule};
 use super::{Hook, HookSetup, MAX_HOOK_BODY_BYTES, is_json, verify};
 use crate::api::{HookAccepted, HookResult, HookTest, PlannedRun, RuleDecision, TestedAlert};
 use crate::error::ApiError;
+use fleetlr_hooks::{Alert, AlertDevice, Firing, Rule};
 
 /// How long a delivery may take to create its run before a later delivery of the same alert
 /// may take its claim over: well beyond target resolution and library sync.
@@ -145,7 +144,7 @@ fn run_request(hook: &Hook, alert: &Alert, decision: &Decision<'_>, firing: &Fir
             ..TargetSpec::default()
         },
         parameters: firing.parameters.clone(),
-        priority: Some(rule.priority),
+        priority: Some(fleetlr_engine::run_priority(rule.priority)),
         started_by: started_by(hook, alert),
         trigger: Trigger::Webhook,
         alert: Some(firing.alert_fields.clone()),
@@ -429,7 +428,7 @@ fn planned(request: &RunRequest, decision: &Decision<'_>) -> PlannedRun {
     PlannedRun {
         playbook: decision.rule.playbook.clone(),
         tenant: request.tenant.clone(),
-        priority: decision.rule.priority.as_str().to_owned(),
+        priority: decision.rule.priority.to_string(),
         device: decision.device.id.clone(),
         parameters: request.parameters.clone(),
         alert: request.alert.clone().unwrap_or_default(),

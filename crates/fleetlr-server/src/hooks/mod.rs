@@ -1,14 +1,12 @@
 //! Alert webhooks: `POST /hooks/{name}` receives an alert from a SOC tool and starts the
 //! response playbooks its rules choose on the alerted devices, each run stored before the 202.
 //! Credentials (`verify`) are per hook and separate from API tokens: a hook can only trigger
-//! the rules that take its alerts. Payloads are read by the hook's `mapping`; `rules` decide;
-//! `deliver` claims each (alert, device, rule) once (dedup and cooldown live in the store) and
-//! records every delivery. Operators get a dry run (`POST /api/v1/hooks/{name}/test`) and the
-//! delivery log (`GET /api/v1/alerts`).
+//! the rules that take its alerts. Payloads are read by the hook's mapping and rules decide
+//! (both pure, in `fleetlr-hooks`); `deliver` claims each (alert, device, rule) once (dedup
+//! and cooldown live in the store) and records every delivery. Operators get a dry run
+//! (`POST /api/v1/hooks/{name}/test`) and the delivery log (`GET /api/v1/alerts`).
 
 mod deliver;
-pub mod mapping;
-pub mod rules;
 pub mod verify;
 
 use std::collections::BTreeMap;
@@ -23,8 +21,9 @@ use fleetlr_engine::Engine;
 use fleetlr_store::Role;
 use serde::Deserialize;
 
-pub use mapping::{Alert, AlertDevice, Format, Mapping, Pointer, Severity};
-pub use rules::{FieldTemplate, Rule};
+pub use fleetlr_hooks::{
+    Alert, AlertDevice, FieldTemplate, Format, Mapping, Pointer, Rule, Severity,
+};
 pub use verify::{Credential, HmacCredential, VerifyError, sign};
 
 use crate::api::{AlertDeliveryView, ErrorBody, HookAccepted, HookTest};

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use fleetlr_engine::Priority;
+use fleetlr_playbook::Priority;
 use fleetlr_server::hooks::{
     Credential, FieldTemplate, Format, HmacCredential, Hook, HookSetup, Mapping, Pointer, Rule,
     Severity,

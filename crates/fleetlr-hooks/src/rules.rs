@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fleetlr_engine::Priority;
+use fleetlr_playbook::Priority;
 use regex::Regex;
 
-use super::mapping::{Alert, Severity};
+use crate::mapping::{Alert, Severity};
 
 /// Text with `{{ alert.NAME }}` substitutions, for rule parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +197,7 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::mapping::AlertDevice;
+    use crate::mapping::AlertDevice;
 
     fn alert(severity: &str, title: &str, category: &str) -> Alert {
         let fields: BTreeMap<String, String> = [

@@ -54,7 +54,7 @@ pub struct LibraryUpload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::ODataPage;
+    use crate::ODataPage;
 
     #[test]
     fn the_documented_library_list_parses() {

@@ -32,14 +32,14 @@ impl<T> Default for ODataPage<T> {
 /// A single value in OData's envelope (`{"@odata.context": …, "value": …}`), as the result
 /// link endpoint answers.
 #[derive(Debug, Deserialize)]
-pub(crate) struct ODataValue<T> {
+pub struct ODataValue<T> {
     pub value: T,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::MachineAction;
+    use crate::MachineAction;
 
     #[test]
     fn paging_fields_are_read() {

@@ -176,7 +176,7 @@ pub struct CommandEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::CommandType;
+    use crate::CommandType;
     use chrono::Timelike;
 
     /// §1.2 of the reference, verbatim: the runliveresponse response.
