@@ -2,8 +2,9 @@
 # Short libFuzzer runs of the cargo-fuzz targets: each target for FUZZ_SECONDS (default 20)
 # from its seeds, failing on any crash (libFuzzer writes the input to fuzz/artifacts/; add it
 # to tests/fuzzed/crashes/<target>/ so the mutation tests keep it fixed).
-# FUZZ_TARGETS: `parse_playbook` (default: the one whose build fits CI's budget) or `all`, which
-# also builds the three targets that link the daemon's crates (`--features daemon`).
+# FUZZ_TARGETS: `light` (default, what CI runs: parse_playbook, webhook_mapping and
+# defender_responses, which build from light crates only), `all` (also load_config, which links
+# the daemon's whole tree: `--features daemon`, a long cold build), or target names.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${FUZZ_SECONDS:-20}
@@ -17,11 +18,18 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 --cfg fuzzing -Cdebug-assertions -Ccodegen-units=16"
 triple=$(rustc -vV | sed -n 's/^host: //p')
 build=(--release --target "$triple")
-targets=(parse_playbook)
-if [[ "${FUZZ_TARGETS:-parse_playbook}" == all ]]; then
-  build+=(--features daemon)
-  targets+=(load_config webhook_mapping defender_responses)
-fi
+light=(parse_playbook webhook_mapping defender_responses)
+case ${FUZZ_TARGETS:-light} in
+  light) targets=("${light[@]}") ;;
+  all) targets=("${light[@]}" load_config) ;;
+  *) read -ra targets <<<"$FUZZ_TARGETS" ;;
+esac
+for target in "${targets[@]}"; do
+  build+=(--bin "$target")
+  if [[ $target == load_config ]]; then
+    build+=(--features daemon)
+  fi
+done
 
 seed() {
   local target=$1
@@ -36,9 +44,7 @@ seed() {
   fi
 }
 
-for target in "${targets[@]}"; do
-  cargo build --locked "${build[@]}" --bin "$target"
-done
+cargo build --locked "${build[@]}"
 for target in "${targets[@]}"; do
   seed "$target"
   echo "--- fuzzing $target (${seconds}s)"
@@ -50,5 +56,5 @@ for target in "${targets[@]}"; do
     echo "fuzzing $target found a crash (input in fuzz/artifacts/$target/)" >&2
     exit 1
   fi
-  grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units' "$log"
+  grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units' "$log"
 done
