@@ -1,7 +1,8 @@
 //! The Microsoft Defender for Endpoint API's wire format: the models of what it sends and
-//! takes, and its error answers classified (`classify`). No IO, no async, no sign-in: the
-//! client (`fleetlr-defender`) does the calls, and a fuzz target reads answers through this
-//! crate alone without building the client's dependency tree. It must never know about
+//! takes, where each cloud's endpoints are (`Cloud`), and its error answers classified
+//! (`classify`). No IO, no async, no sign-in: the client (`fleetlr-defender`) does the calls,
+//! and fuzz targets read answers and configurations through this crate alone without building
+//! the client's dependency tree. It must never know about
 //! playbooks, storage or scheduling.
 //!
 //! The service adds fields and values over time and its documentation has been wrong before,
@@ -9,6 +10,7 @@
 //! or null, and timestamps may carry 0 to 7 fractional digits. Only identifiers the caller
 //! cannot do without (an action's `id`, a command's `index`, …) are required.
 
+mod cloud;
 mod error;
 mod error_body;
 mod library;
@@ -18,6 +20,7 @@ mod machine_action;
 mod odata_page;
 mod wire;
 
+pub use cloud::{Cloud, Region};
 pub use error::{ApiError, ErrorKind, TokenError, classify, snippet};
 pub use error_body::{ErrorDetail, ErrorResponse};
 pub use library::{LibraryFile, LibraryUpload};

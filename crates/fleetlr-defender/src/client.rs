@@ -1,8 +1,8 @@
 //! The client and its API calls. Every call goes through `send`: a bearer token, one retry
 //! with a fresh token on 401, and errors classified. Nothing else is retried.
 
+use crate::Cloud;
 use crate::auth::{AzureTokenSource, Credential, TokenSource};
-use crate::cloud::Cloud;
 use crate::error::Error;
 use crate::models::{
     ErrorKind, IsolationType, LibraryFile, LibraryUpload, LiveResponseRequest, Machine,

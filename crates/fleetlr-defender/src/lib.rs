@@ -36,7 +36,6 @@
 
 mod auth;
 mod client;
-mod cloud;
 mod download;
 mod error;
 pub mod odata;
@@ -44,10 +43,9 @@ mod tls;
 
 pub use auth::{AzureTokenSource, Credential, TokenSource};
 pub use client::{ClientConfig, DEFAULT_SCOPE, DEFAULT_TIMEOUT, DefenderClient};
-pub use cloud::{Cloud, Region};
 pub use download::{Download, ResultEncoding};
 pub use error::Error;
 /// The wire models, from their own crate so that parsing can be built without the client.
 pub use fleetlr_defender_models as models;
-pub use fleetlr_defender_models::{ApiError, ErrorKind, TokenError, classify};
+pub use fleetlr_defender_models::{ApiError, Cloud, ErrorKind, Region, TokenError, classify};
 pub use tls::https_client;

@@ -1,4 +1,5 @@
-//! Where the API and the sign-in endpoint live, per cloud.
+//! Where the API and the sign-in endpoint live, per cloud (pure data: `fleetlr-defender` calls them,
+//! the configuration names them).
 
 use serde::{Deserialize, Serialize};
 
