@@ -1,24 +1,54 @@
 //! `hooks:` and `rules:` of the configuration: alert webhooks (a name, a credential, a payload
-//! format) and the rules that turn their alerts into runs. Building the server's
-//! [`HookSetup`] and checking the configuration are one pass ([`build`]), so what
-//! `validate --config` accepts is exactly what `serve` runs: credentials, JSON pointers,
-//! patterns and templates parsed, every rule's playbook read, and every alert field a playbook
-//! or parameter needs checked against what the hook's format can provide.
+//! format) and the rules that turn their alerts into runs. Building the [`Webhooks`] the server
+//! runs and checking the configuration are one pass ([`build`]), so what `validate --config`
+//! accepts is exactly what `serve` runs: credentials, JSON pointers, patterns and templates
+//! parsed, every rule's playbook read, and every alert field a playbook or parameter needs
+//! checked against what the hook's format can provide.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use fleetlr_hooks::{FieldTemplate, Format, Mapping, Pointer, Rule, Severity};
 use fleetlr_playbook::Priority;
-use fleetlr_server::hooks::{
-    Credential, FieldTemplate, Format, HmacCredential, Hook, HookSetup, Mapping, Pointer, Rule,
-    Severity,
-};
+use http::HeaderName;
 use regex::Regex;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::values::Period;
+use crate::ReferenceChecks;
+use crate::values::Period;
+
+/// The configured hooks (with what each accepts as its credential) and rules.
+#[derive(Debug, Default)]
+pub struct Webhooks {
+    pub hooks: Vec<HookSpec>,
+    pub rules: Vec<Rule>,
+}
+
+/// One hook as the server is to run it.
+#[derive(Debug)]
+pub struct HookSpec {
+    /// The last segment of its URL, `/hooks/{name}`.
+    pub name: String,
+    pub credential: HookCredential,
+    pub mapping: Mapping,
+}
+
+/// How a hook's deliveries prove where they come from; what is not given is the server's
+/// default.
+#[derive(Debug)]
+pub enum HookCredential {
+    /// Signed with a shared secret (HMAC-SHA256 over the timestamp and the body).
+    Hmac {
+        secret: SecretString,
+        signature_header: Option<HeaderName>,
+        timestamp_header: Option<HeaderName>,
+        max_skew: Option<Duration>,
+    },
+    /// A shared secret sent as a bearer token.
+    Bearer(SecretString),
+}
 
 /// Shortest secret accepted: a guessable secret would make the hook an open door.
 const MIN_SECRET_CHARS: usize = 16;
@@ -125,9 +155,10 @@ pub(super) fn build(
     hooks: &[Entry<'_, HookFile>],
     rules: &[Entry<'_, RuleFile>],
     context: &Context<'_>,
-) -> (HookSetup, Vec<String>) {
+    refs: &impl ReferenceChecks,
+) -> (Webhooks, Vec<String>) {
     let mut problems = Vec::new();
-    let mut built_hooks: Vec<Hook> = Vec::new();
+    let mut built_hooks: Vec<HookSpec> = Vec::new();
     for (i, entry) in hooks.iter().enumerate() {
         let mut own = Vec::new();
         if hooks[..i].iter().any(|h| h.raw.name == entry.raw.name) {
@@ -150,12 +181,18 @@ pub(super) fn build(
                     .to_owned(),
             );
         }
-        if let Some(rule) = rule(entry.raw, hooks, &built_hooks, context, &mut own) {
+        if let Some(rule) = rule(entry.raw, hooks, &built_hooks, context, refs, &mut own) {
             built_rules.push(rule);
         }
         problems.extend(place("rule", &entry.raw.name, entry.line, own));
     }
-    (HookSetup::new(built_hooks, built_rules), problems)
+    (
+        Webhooks {
+            hooks: built_hooks,
+            rules: built_rules,
+        },
+        problems,
+    )
 }
 
 fn place(what: &str, name: &str, line: Option<usize>, problems: Vec<String>) -> Vec<String> {
@@ -168,7 +205,7 @@ fn place(what: &str, name: &str, line: Option<usize>, problems: Vec<String>) -> 
         .collect()
 }
 
-fn hook(raw: &HookFile, problems: &mut Vec<String>) -> Option<Hook> {
+fn hook(raw: &HookFile, problems: &mut Vec<String>) -> Option<HookSpec> {
     if !super::is_tenant_name(&raw.name) {
         problems.push(
             "`name` is the last segment of the hook's URL (/hooks/NAME): use only letters, digits, `-` and `_`, at most 64"
@@ -225,7 +262,7 @@ fn hook(raw: &HookFile, problems: &mut Vec<String>) -> Option<Hook> {
             fields.insert(name.clone(), pointer);
         }
     }
-    Some(Hook {
+    Some(HookSpec {
         name: raw.name.clone(),
         credential: credential?,
         mapping: Mapping {
@@ -235,7 +272,7 @@ fn hook(raw: &HookFile, problems: &mut Vec<String>) -> Option<Hook> {
     })
 }
 
-fn credential(raw: &CredentialFile, problems: &mut Vec<String>) -> Option<Credential> {
+fn credential(raw: &CredentialFile, problems: &mut Vec<String>) -> Option<HookCredential> {
     let weak = |key: &str, secret: &SecretString, problems: &mut Vec<String>| {
         if secret.expose_secret().chars().count() < MIN_SECRET_CHARS {
             problems.push(format!("`credential.{key}` is shorter than {MIN_SECRET_CHARS} characters: use a long random secret (e.g. `openssl rand -hex 32`), from an environment variable"));
@@ -244,39 +281,32 @@ fn credential(raw: &CredentialFile, problems: &mut Vec<String>) -> Option<Creden
     match (&raw.hmac, &raw.bearer) {
         (Some(hmac), None) => {
             weak("hmac.secret", &hmac.secret, problems);
-            let mut credential = HmacCredential::new(hmac.secret.clone());
-            for (key, given, slot) in [
-                (
-                    "signature_header",
-                    &hmac.signature_header,
-                    &mut credential.signature_header,
-                ),
-                (
-                    "timestamp_header",
-                    &hmac.timestamp_header,
-                    &mut credential.timestamp_header,
-                ),
-            ] {
-                if let Some(text) = given {
-                    match axum::http::HeaderName::from_bytes(text.as_bytes()) {
-                        Ok(name) => *slot = name,
-                        Err(_) => problems.push(format!(
-                            "`credential.hmac.{key}` `{text}` is not an HTTP header name"
-                        )),
-                    }
-                }
+            let mut header = |key: &str, given: &Option<String>| {
+                given.as_ref().and_then(|text| {
+                    HeaderName::from_bytes(text.as_bytes())
+                        .map_err(|_| {
+                            problems.push(format!(
+                                "`credential.hmac.{key}` `{text}` is not an HTTP header name"
+                            ));
+                        })
+                        .ok()
+                })
+            };
+            let signature_header = header("signature_header", &hmac.signature_header);
+            let timestamp_header = header("timestamp_header", &hmac.timestamp_header);
+            if hmac.max_skew.is_some_and(|skew| skew.0.is_zero()) {
+                problems.push("`credential.hmac.max_skew` is 0s: give the largest clock difference to accept, e.g. 5m".into());
             }
-            if let Some(skew) = hmac.max_skew {
-                if skew.0.is_zero() {
-                    problems.push("`credential.hmac.max_skew` is 0s: give the largest clock difference to accept, e.g. 5m".into());
-                }
-                credential.max_skew = skew.0;
-            }
-            Some(Credential::Hmac(credential))
+            Some(HookCredential::Hmac {
+                secret: hmac.secret.clone(),
+                signature_header,
+                timestamp_header,
+                max_skew: hmac.max_skew.map(|skew| skew.0),
+            })
         }
         (None, Some(bearer)) => {
             weak("bearer", bearer, problems);
-            Some(Credential::Bearer(bearer.clone()))
+            Some(HookCredential::Bearer(bearer.clone()))
         }
         _ => {
             problems.push("give exactly one of `credential.hmac` (a signing secret) and `credential.bearer` (a bearer secret)".into());
@@ -292,8 +322,9 @@ fn is_field_name(name: &str) -> bool {
 fn rule(
     raw: &RuleFile,
     hook_files: &[Entry<'_, HookFile>],
-    hooks: &[Hook],
+    hooks: &[HookSpec],
     context: &Context<'_>,
+    refs: &impl ReferenceChecks,
     problems: &mut Vec<String>,
 ) -> Option<Rule> {
     if !super::is_tenant_name(&raw.name) {
@@ -362,7 +393,7 @@ fn rule(
         }
     }
     // The fields each hook this rule takes can provide.
-    let taken: Vec<&Hook> = hooks
+    let taken: Vec<&HookSpec> = hooks
         .iter()
         .filter(|h| raw.hooks.is_empty() || raw.hooks.contains(&h.name))
         .collect();
@@ -382,7 +413,7 @@ fn rule(
             needs_field(field, &format!("parameter `{name}`"), problems);
         }
     }
-    let playbook_alert_fields = playbook_fields(raw, &parameters, context, problems)?;
+    let playbook_alert_fields = playbook_fields(raw, &parameters, context, refs, problems)?;
     for field in &playbook_alert_fields {
         needs_field(field, &format!("playbook `{}`", raw.playbook), problems);
     }
@@ -410,54 +441,18 @@ fn playbook_fields(
     raw: &RuleFile,
     parameters: &BTreeMap<String, FieldTemplate>,
     context: &Context<'_>,
+    refs: &impl ReferenceChecks,
     problems: &mut Vec<String>,
 ) -> Option<Vec<String>> {
-    let dir = fleetlr_engine::PlaybookDir::new(
-        context.playbooks_dir.to_path_buf(),
-        context.max_library_file_bytes,
-    );
-    let file = match dir.read(&raw.playbook) {
-        Ok(Some(file)) => file,
-        Ok(None) => {
-            let known = dir.names().unwrap_or_default().join(", ");
-            problems.push(format!(
-                "`playbook` `{}` is not in {} (playbooks there: {known})",
-                raw.playbook,
-                context.playbooks_dir.display()
-            ));
-            return None;
-        }
-        Err(err) => {
-            problems.push(format!(
-                "`playbook` `{}`: reading it failed: {err}",
-                raw.playbook
-            ));
-            return None;
-        }
-    };
-    let catalogue = match dir.catalogue() {
-        Ok(catalogue) => catalogue,
-        Err(err) => {
-            problems.push(format!(
-                "`playbook` `{}`: reading its library files failed: {err}",
-                raw.playbook
-            ));
-            return None;
-        }
-    };
-    let compiled = match fleetlr_playbook::load(&file.name, &file.text, &catalogue) {
-        Ok(compiled) => compiled,
-        Err(_) => {
-            problems.push(format!(
-                "`playbook` `{}` is invalid: `fleetlr validate {}` lists its problems",
-                raw.playbook,
-                context.playbooks_dir.display()
-            ));
-            return None;
-        }
-    };
-    let declared: BTreeSet<&str> = compiled
-        .playbook
+    let playbook = refs
+        .playbook(
+            context.playbooks_dir,
+            context.max_library_file_bytes,
+            &raw.playbook,
+        )
+        .map_err(|problem| problems.push(problem))
+        .ok()?;
+    let declared: BTreeSet<&str> = playbook
         .parameters
         .iter()
         .map(|p| p.name.as_str())
@@ -470,7 +465,7 @@ fn playbook_fields(
             ));
         }
     }
-    for parameter in &compiled.playbook.parameters {
+    for parameter in &playbook.parameters {
         if parameter.default.is_none() && !parameters.contains_key(&parameter.name) {
             problems.push(format!(
                 "playbook `{}` requires parameter `{}`: give it under `parameters` (it may use {{{{ alert.NAME }}}})",
@@ -479,8 +474,7 @@ fn playbook_fields(
         }
     }
     Some(
-        compiled
-            .playbook
+        playbook
             .alert_fields
             .iter()
             .map(|f| f.name.clone())

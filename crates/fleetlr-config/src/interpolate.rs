@@ -6,7 +6,28 @@
 
 use std::env::VarError;
 
-use anyhow::bail;
+/// A `${…}` that could not be replaced, at `origin:line:column` (`place`).
+#[derive(Debug, thiserror::Error)]
+pub enum InterpolateError {
+    #[error(
+        "{place}: `${{` without a closing `}}`; write `${{NAME}}`, or `$${{` for a literal `${{`"
+    )]
+    Unclosed { place: String },
+    #[error(
+        "{place}: `${{{name}}}` is not a variable name (letters, digits and `_`, not starting with a digit); write `$${{` for a literal `${{`"
+    )]
+    NotAName { place: String, name: String },
+    #[error(
+        "{place}: environment variable `{name}` holds a line break; a value put into the configuration must be a single line"
+    )]
+    LineBreak { place: String, name: String },
+    #[error(
+        "{place}: environment variable `{name}` is not set; set it, or write `$${{` for a literal `${{`"
+    )]
+    NotSet { place: String, name: String },
+    #[error("{place}: environment variable `{name}` is not valid UTF-8; set it to UTF-8 text")]
+    NotUnicode { place: String, name: String },
+}
 
 /// Replaces every `${NAME}` outside comments with `lookup(NAME)`; an unset, non-UTF-8 or
 /// multi-line variable is an error naming it and its `origin:line:column`.
@@ -14,7 +35,7 @@ pub fn interpolate(
     origin: &str,
     text: &str,
     lookup: impl Fn(&str) -> Result<String, VarError>,
-) -> anyhow::Result<String> {
+) -> Result<String, InterpolateError> {
     let mut out = String::with_capacity(text.len());
     for (index, line) in text.split_inclusive('\n').enumerate() {
         let (content, comment) = line.split_at(comment_start(line));
@@ -33,27 +54,21 @@ pub fn interpolate(
             }
             out.push_str(&rest[..start]);
             let Some(length) = rest[start + 2..].find('}') else {
-                bail!(
-                    "{place}: `${{` without a closing `}}`; write `${{NAME}}`, or `$${{` for a literal `${{`"
-                );
+                return Err(InterpolateError::Unclosed { place });
             };
-            let name = &rest[start + 2..start + 2 + length];
-            if !is_variable_name(name) {
-                bail!(
-                    "{place}: `${{{name}}}` is not a variable name (letters, digits and `_`, not starting with a digit); write `$${{` for a literal `${{`"
-                );
+            let name = rest[start + 2..start + 2 + length].to_owned();
+            if !is_variable_name(&name) {
+                return Err(InterpolateError::NotAName { place, name });
             }
-            match lookup(name) {
-                Ok(value) if value.contains(['\n', '\r']) => bail!(
-                    "{place}: environment variable `{name}` holds a line break; a value put into the configuration must be a single line"
-                ),
+            match lookup(&name) {
+                Ok(value) if value.contains(['\n', '\r']) => {
+                    return Err(InterpolateError::LineBreak { place, name });
+                }
                 Ok(value) => out.push_str(&value),
-                Err(VarError::NotPresent) => bail!(
-                    "{place}: environment variable `{name}` is not set; set it, or write `$${{` for a literal `${{`"
-                ),
-                Err(VarError::NotUnicode(_)) => bail!(
-                    "{place}: environment variable `{name}` is not valid UTF-8; set it to UTF-8 text"
-                ),
+                Err(VarError::NotPresent) => return Err(InterpolateError::NotSet { place, name }),
+                Err(VarError::NotUnicode(_)) => {
+                    return Err(InterpolateError::NotUnicode { place, name });
+                }
             }
             rest = &rest[start + 2 + length + 1..];
         }

@@ -1,62 +1,66 @@
 //! The configuration's `schedules:` block: playbooks run on cron expressions. Checked offline
-//! here (cron, time zone, tenant, playbook file, targets); the daemon checks the rest (the
-//! playbook compiles, the parameters bind) when it stores them at start-up.
+//! here (cron and time zone through [`ReferenceChecks`], tenant, playbook file, targets); the
+//! daemon checks the rest (the playbook compiles, the parameters bind) when it stores them at
+//! start-up.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use fleetlr_store::{MissedPolicy, OverlapPolicy, Priority, ScheduleDef};
 use serde::Deserialize;
 
+use crate::ReferenceChecks;
+
+/// One schedule as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ScheduleFile {
-    name: String,
-    cron: String,
+pub struct ScheduleFile {
+    pub name: String,
+    pub cron: String,
     #[serde(default = "utc")]
-    timezone: String,
-    playbook: String,
+    pub timezone: String,
+    pub playbook: String,
     #[serde(default)]
-    tenant: Option<String>,
+    pub tenant: Option<String>,
     #[serde(default)]
-    targets: TargetsFile,
+    pub targets: TargetsFile,
     #[serde(default)]
-    parameters: BTreeMap<String, serde_json::Value>,
+    pub parameters: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
-    priority: Option<PriorityFile>,
+    pub priority: Option<PriorityFile>,
     #[serde(default)]
-    missed: MissedFile,
+    pub missed: MissedFile,
     #[serde(default)]
-    overlap: OverlapFile,
+    pub overlap: OverlapFile,
 }
 
 fn utc() -> String {
     "UTC".into()
 }
 
+/// `targets:` the devices a schedule's runs go to, as the store keeps them (JSON).
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-struct TargetsFile {
+pub struct TargetsFile {
     #[serde(default)]
-    devices: Vec<String>,
+    pub devices: Vec<String>,
     #[serde(default)]
-    tags: Vec<String>,
+    pub tags: Vec<String>,
     #[serde(default)]
-    rbac_group_ids: Vec<String>,
+    pub rbac_group_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    filter: Option<String>,
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum PriorityFile {
+pub enum PriorityFile {
     Response,
     Collection,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum MissedFile {
+pub enum MissedFile {
     #[default]
     RunOnce,
     Skip,
@@ -64,48 +68,18 @@ enum MissedFile {
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum OverlapFile {
+pub enum OverlapFile {
     #[default]
     Skip,
     Queue,
 }
 
-impl ScheduleFile {
-    pub(super) fn into_def(self) -> ScheduleDef {
-        let parameters: BTreeMap<String, String> = self
-            .parameters
-            .into_iter()
-            .map(|(name, value)| (name, fleetlr_engine::parameter_text(value)))
-            .collect();
-        ScheduleDef {
-            name: self.name,
-            cron: self.cron,
-            timezone: self.timezone,
-            playbook: self.playbook,
-            tenant: self.tenant,
-            targets: serde_json::to_value(&self.targets).unwrap_or_default(),
-            parameters: serde_json::to_value(parameters).unwrap_or_default(),
-            priority: self.priority.map(|p| match p {
-                PriorityFile::Response => Priority::Response,
-                PriorityFile::Collection => Priority::Collection,
-            }),
-            missed: match self.missed {
-                MissedFile::RunOnce => MissedPolicy::RunOnce,
-                MissedFile::Skip => MissedPolicy::Skip,
-            },
-            overlap: match self.overlap {
-                OverlapFile::Skip => OverlapPolicy::Skip,
-                OverlapFile::Queue => OverlapPolicy::Queue,
-            },
-        }
-    }
-}
-
 /// Every problem of the configured schedules that can be seen without the daemon.
 pub(super) fn problems(
-    defs: &[ScheduleDef],
+    defs: &[ScheduleFile],
     tenants: &[&str],
     playbooks_dir: &Path,
+    refs: &impl ReferenceChecks,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for (i, def) in defs.iter().enumerate() {
@@ -114,7 +88,7 @@ pub(super) fn problems(
         if defs[..i].iter().any(|d| d.name == def.name) {
             say("the name is already used by an earlier schedule: give each its own `name`".into());
         }
-        if let Err(problem) = fleetlr_engine::schedules::Timing::parse(&def.cron, &def.timezone) {
+        if let Err(problem) = refs.timing(&def.cron, &def.timezone) {
             say(problem);
         }
         if let Some(tenant) = &def.tenant
@@ -134,10 +108,10 @@ pub(super) fn problems(
             ));
         }
         let targets = &def.targets;
-        let empty = ["devices", "tags", "rbac_group_ids"]
-            .iter()
-            .all(|key| targets[key].as_array().is_none_or(Vec::is_empty))
-            && targets["filter"].is_null();
+        let empty = targets.devices.is_empty()
+            && targets.tags.is_empty()
+            && targets.rbac_group_ids.is_empty()
+            && targets.filter.is_none();
         if empty {
             say("`targets` is empty: give devices, tags, rbac_group_ids or a filter".into());
         }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fleetlr_defender::{Cloud, Region};
+use fleetlr_defender_models::{Cloud, Region};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 

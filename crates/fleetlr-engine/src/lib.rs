@@ -14,7 +14,6 @@ pub mod budget;
 pub mod control;
 pub mod fairness;
 pub mod library_sync;
-pub mod limits;
 pub mod metrics;
 pub mod outcome;
 pub mod pacer;
@@ -42,8 +41,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use control::{ControlError, PlaybookRef, RunRequest, TargetSpec, Trigger, parameter_text};
+pub use fleetlr_config::Limits;
 pub use fleetlr_store::Priority;
-pub use limits::Limits;
 pub use playbooks::PlaybookDir;
 pub use schedule_control::{ScheduleError, ScheduleStatus};
 

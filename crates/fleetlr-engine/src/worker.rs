@@ -23,10 +23,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::Limits;
 use crate::artifacts;
 use crate::budget::ApiBudget;
 use crate::fairness::FairQueue;
-use crate::limits::Limits;
 use crate::outcome::{self, Next};
 use crate::pacer::CallPacer;
 use crate::pickup::PickupLatency;

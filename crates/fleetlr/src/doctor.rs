@@ -18,7 +18,7 @@ use base64::Engine as _;
 use fleetlr_defender::{AzureTokenSource, TokenSource};
 use secrecy::ExposeSecret;
 
-use crate::config::{self, Config, Tenant};
+use crate::config::{self, Config, DaemonConfig, Tenant};
 
 /// The clocks may differ this much: tokens carry validity times, and Defender dates actions.
 const CLOCK_TOLERANCE_SECS: i64 = 60;

@@ -14,6 +14,8 @@ use fleetlr_playbook::{
     Action, Catalogue, CompiledPlaybook, Limits, Problems, call_duration, format_duration,
 };
 
+use crate::config::DaemonConfig;
+
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Playbook files, or directories whose *.yaml files are checked.

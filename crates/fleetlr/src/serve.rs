@@ -4,13 +4,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use fleetlr_engine::{Engine, EngineSetup, PlaybookDir, TenantSetup};
 use fleetlr_store::Store;
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, DaemonConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -94,7 +93,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         },
     );
     engine
-        .configure_schedules(&config.schedules)
+        .configure_schedules(&config.schedule_defs())
         .await
         .context("storing the configured schedules")?;
     engine.start_schedules();
@@ -189,6 +188,3 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
 }
-
-/// How long shutdown waits when the configuration does not say.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use fleetlr_defender::{ClientConfig, DefenderClient};
 
-use crate::config::{Tenant, TenantKind};
+use crate::config::{DaemonTenant, Tenant, TenantKind};
 
 /// How to reach `tenant`; a simulated tenant's simulator is started and returned with it.
 pub(crate) async fn client_config(

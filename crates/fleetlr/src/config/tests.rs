@@ -3,7 +3,11 @@
 //! conversions into a client or a simulator, and the shipped files.
 
 use std::env::VarError;
+use std::path::PathBuf;
+use std::time::Duration;
 
+use fleetlr_defender::Cloud;
+use fleetlr_engine::Limits;
 use secrecy::ExposeSecret;
 
 use super::*;
@@ -28,7 +32,7 @@ fn env(name: &str) -> Result<String, VarError> {
 }
 
 fn parse_in(dir: &Path, text: &str) -> anyhow::Result<Config> {
-    parse("fleetlr.yaml", text, dir, env)
+    Ok(parse("fleetlr.yaml", text, dir, env)?)
 }
 
 const REAL: &str = "name: prod\n    tenant_id: t\n    client_id: c\n    client_secret: s";
@@ -453,26 +457,12 @@ fn relative_paths_start_at_the_config_files_directory_and_absolute_ones_stay() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let err = load(Path::new("/nonexistent/fleetlr.yaml")).expect_err("missing");
+    let err =
+        anyhow::Error::from(load(Path::new("/nonexistent/fleetlr.yaml")).expect_err("missing"));
     assert!(
         format!("{err:#}").starts_with("reading the configuration /nonexistent/fleetlr.yaml: "),
         "{err:#}"
     );
-}
-
-#[test]
-fn entry_lines_follow_block_sequences_and_give_up_on_anything_else() {
-    let text = "listen: 1\ntenants:   # the tenants\n\n  # a comment\n  - name: a\n    limits:\n      - x\n  -\n    name: b\n  - {name: c}\nafter: 1\n  - not a tenant\n";
-    assert_eq!(
-        entry_lines(text, "tenants", 3),
-        [Some(5), Some(8), Some(10)]
-    );
-    assert_eq!(
-        entry_lines("tenants:\n- a\n- b\nx: 1\n", "tenants", 2),
-        [Some(2), Some(3)]
-    );
-    assert_eq!(entry_lines("tenants: [{name: a}]\n", "tenants", 1), [None]);
-    assert_eq!(entry_lines("tenants:\n  - a\n", "tenants", 2), [None, None]);
 }
 
 fn shipped(file: &str) -> PathBuf {
@@ -513,8 +503,11 @@ fn the_shipped_reference_configuration_loads_checks_and_shows_the_defaults() {
     // The reference takes its secrets from the environment; any long enough value will do.
     let config = parse("fleetlr.yaml", &text, base, |_| Ok("x".repeat(32))).expect("parses");
     assert_eq!(config.check(), Vec::<String>::new());
-    assert_eq!(config.listen, default_listen());
-    assert_eq!(config.shutdown_grace, crate::serve::DEFAULT_GRACE);
+    assert_eq!(config.listen, "127.0.0.1:8080".parse().expect("address"));
+    assert_eq!(
+        config.shutdown_grace,
+        fleetlr_config::DEFAULT_SHUTDOWN_GRACE
+    );
     assert_eq!(
         config.max_library_file_bytes(),
         fleetlr_playbook::Catalogue::DEFAULT_MAX_FILE_BYTES
@@ -526,7 +519,7 @@ fn the_shipped_reference_configuration_loads_checks_and_shows_the_defaults() {
         Limits::default(),
         "the values written in the reference are the defaults"
     );
-    assert!(config.tenants.iter().any(|t| t.raw.simulated.is_some()));
+    assert!(config.tenants.iter().any(|t| t.file().simulated.is_some()));
 }
 
 fn with_hooks(hooks_and_rules: &str) -> (tempfile::TempDir, Config) {
