@@ -2,9 +2,8 @@
 # Short libFuzzer runs of the cargo-fuzz targets: each target for FUZZ_SECONDS (default 20)
 # from its seeds, failing on any crash (libFuzzer writes the input to fuzz/artifacts/; add it
 # to tests/fuzzed/crashes/<target>/ so the mutation tests keep it fixed).
-# FUZZ_TARGETS: `light` (default, what CI runs: parse_playbook, webhook_mapping and
-# defender_responses, which build from light crates only), `all` (also load_config, which links
-# the daemon's whole tree: `--features daemon`, a long cold build), or target names.
+# FUZZ_TARGETS: `all` (default, what CI runs: parse_playbook, webhook_mapping,
+# defender_responses and load_config, each built from light crates only), or target names.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${FUZZ_SECONDS:-20}
@@ -18,17 +17,12 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 --cfg fuzzing -Cdebug-assertions -Ccodegen-units=16"
 triple=$(rustc -vV | sed -n 's/^host: //p')
 build=(--release --target "$triple")
-light=(parse_playbook webhook_mapping defender_responses)
-case ${FUZZ_TARGETS:-light} in
-  light) targets=("${light[@]}") ;;
-  all) targets=("${light[@]}" load_config) ;;
+case ${FUZZ_TARGETS:-all} in
+  all) targets=(parse_playbook webhook_mapping defender_responses load_config) ;;
   *) read -ra targets <<<"$FUZZ_TARGETS" ;;
 esac
 for target in "${targets[@]}"; do
   build+=(--bin "$target")
-  if [[ $target == load_config ]]; then
-    build+=(--features daemon)
-  fi
 done
 
 seed() {
