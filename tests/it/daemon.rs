@@ -461,6 +461,24 @@ async fn the_rest_api_accepts_runs_refuses_bad_ones_and_the_daemon_stops_on_sigt
         (422, Some("unknown_device")),
         "{error}"
     );
+    // A filter the Machines API refuses is the caller's mistake, not a failing service.
+    let (status, error) = daemon
+        .post(
+            "/api/v1/runs",
+            &json!({"playbook": "e2e-triage", "targets": {"filter": "nosuchfield eq 'x'"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("invalid_targets")),
+        "{error}"
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nosuchfield")),
+        "{error}"
+    );
     let (status, error) = daemon
         .post(
             "/api/v1/runs",

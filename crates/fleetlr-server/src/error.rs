@@ -80,6 +80,10 @@ impl From<ControlError> for ApiError {
             E::NoTargets => (StatusCode::UNPROCESSABLE_ENTITY, "no_targets"),
             E::NoDevicesMatched(_) => (StatusCode::UNPROCESSABLE_ENTITY, "no_devices_matched"),
             E::UnknownDevice(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_device"),
+            // The service refused the query itself: a tag, group or filter the caller wrote.
+            E::Resolve(err) if err.is_bad_request() => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_targets")
+            }
             E::Resolve(_) | E::Library(_) => (StatusCode::BAD_GATEWAY, "defender_api_failed"),
             E::Store(store) => return store_error(store),
         };
