@@ -90,6 +90,16 @@ impl CallPacer {
         }
     }
 
+    /// Calls a previous process made (from the submission ledger, in any order): they still
+    /// count against the window, so a restart cannot send a window's worth again at once.
+    pub fn remember(&self, made_at: impl IntoIterator<Item = Instant>) {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<Instant> = made.drain(..).chain(made_at).collect();
+        all.sort();
+        let keep = all.len().saturating_sub(self.calls);
+        made.extend(all.into_iter().skip(keep));
+    }
+
     /// Waits until a call of a run of `priority` may be made, and takes its place.
     pub async fn ready(&self, priority: Priority) {
         while let Err(wait) = self.try_take(priority) {
@@ -256,6 +266,19 @@ mod tests {
         }
         // The first nine leave the window after 55 s, the tenth after 60 s.
         assert_eq!(Instant::now() - start, MINUTE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_made_before_a_restart_still_fill_the_window() {
+        let pacer = ten_a_minute(0.0);
+        tokio::time::sleep(MINUTE).await;
+        // Ten calls in the last 50 s before this process started, newest first.
+        let now = Instant::now();
+        pacer.remember((0..10).map(|i| now - Duration::from_secs(5 * i + 5)));
+        let start = Instant::now();
+        pacer.ready(Priority::Response).await;
+        // The oldest, 50 s ago, leaves the window 10 s from now.
+        assert_eq!(Instant::now() - start, Duration::from_secs(10));
     }
 
     #[tokio::test(start_paused = true)]

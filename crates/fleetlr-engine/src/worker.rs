@@ -308,6 +308,14 @@ impl Worker {
         self.flights.clear();
         self.busy.clear();
         let name = self.tenant.name.clone();
+        let calls = self.tenant.limits.live_response_calls.get();
+        let (wall, now) = (Utc::now(), Instant::now());
+        let made = self.store.recent_intents(&name, calls).await?;
+        self.tenant.pacer.remember(made.into_iter().map(|at| {
+            // A stamp in the future (the clock was set back) counts as made just now.
+            now.checked_sub((wall - at).to_std().unwrap_or_default())
+                .unwrap_or(now)
+        }));
         for submission in self.store.in_flight(&name).await? {
             let Some(action_id) = submission.machine_action_id.clone() else {
                 continue;

@@ -6,7 +6,7 @@
 //! against the API, which finds the marker or proves the POST never landed.
 
 use crate::runs::{TargetState, append_event, text_enum};
-use crate::{Result, Store, StoreError, now, stamp};
+use crate::{Result, Store, StoreError, now, parse_stamp, stamp};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -197,6 +197,20 @@ impl Store {
         .iter()
         .map(submission_from_row)
         .collect()
+    }
+
+    /// When a tenant's last `limit` submissions were intended, newest first: each POST that
+    /// followed still counts against the service's call window after a restart.
+    pub async fn recent_intents(&self, tenant: &str, limit: u32) -> Result<Vec<DateTime<Utc>>> {
+        let stamps: Vec<String> = sqlx::query_scalar(
+            "SELECT s.intended_at FROM submissions s JOIN targets t ON t.id = s.target_id \
+             JOIN runs r ON r.id = t.run_id WHERE r.tenant = ? ORDER BY s.id DESC LIMIT ?",
+        )
+        .bind(tenant)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(stamps.iter().filter_map(|s| parse_stamp(s)).collect())
     }
 
     /// A tenant's accepted submissions whose target still waits for the action to end.
