@@ -153,22 +153,28 @@ impl Filter {
         eval(&self.0, entity, &[])
     }
 
-    /// The only string values `field` can have in a match, when the filter pins it with
-    /// `field eq 'x'` or `field in (...)` at its top level (alone or and-ed with more). Lets a
-    /// caller look entities up instead of scanning them all.
-    pub fn candidates(&self, field: &str) -> Option<Vec<String>> {
-        candidates(&self.0, field)
+    /// The only string values the `fields` can have in a match (a match has one of them equal
+    /// to one of these), when the filter pins them with `field eq 'x'` or `field in (...)` at
+    /// its top level: alone, and-ed with more, or or-ed with another such pin. Lets a caller
+    /// look entities up instead of rendering them all.
+    pub fn candidates(&self, fields: &[&str]) -> Option<Vec<String>> {
+        candidates(&self.0, fields)
     }
 }
 
-fn candidates(expr: &Expr, field: &str) -> Option<Vec<String>> {
+fn candidates(expr: &Expr, fields: &[&str]) -> Option<Vec<String>> {
     let literal = |operand: &Operand| match operand {
         Operand::Value(Value::String(text)) => Some(text.clone()),
         _ => None,
     };
-    let is_field = |operand: &Operand| matches!(operand, Operand::Field(name) if name.eq_ignore_ascii_case(field));
+    let is_field = |operand: &Operand| matches!(operand, Operand::Field(name) if fields.iter().any(|f| name.eq_ignore_ascii_case(f)));
     match expr {
-        Expr::And(a, b) => candidates(a, field).or_else(|| candidates(b, field)),
+        Expr::And(a, b) => candidates(a, fields).or_else(|| candidates(b, fields)),
+        Expr::Or(a, b) => {
+            let mut either = candidates(a, fields)?;
+            either.extend(candidates(b, fields)?);
+            Some(either)
+        }
         Expr::Compare(a, Cmp::Eq, b) if is_field(a) => literal(b).map(|v| vec![v]),
         Expr::Compare(a, Cmp::Eq, b) if is_field(b) => literal(a).map(|v| vec![v]),
         Expr::In(subject, items) if is_field(subject) => items.iter().map(literal).collect(),
@@ -555,7 +561,7 @@ mod tests {
         let ids = |filter: &str| {
             Filter::parse(filter, FIELDS)
                 .expect("parses")
-                .candidates("id")
+                .candidates(&["id"])
         };
         assert_eq!(
             ids("id in ('a','b') and status eq 'Pending'"),
@@ -567,6 +573,14 @@ mod tests {
         );
         assert_eq!(ids("id eq 'a' or status eq 'Pending'"), None);
         assert_eq!(ids("not (id eq 'a')"), None);
+        assert_eq!(
+            ids("id eq 'a' or (id in ('b') and status eq 'Pending')"),
+            Some(vec!["a".into(), "b".into()])
+        );
+        let either = Filter::parse("id in ('a') or machineId eq 'b'", FIELDS)
+            .expect("parses")
+            .candidates(&["id", "machineId"]);
+        assert_eq!(either, Some(vec!["a".into(), "b".into()]));
     }
 
     #[test]

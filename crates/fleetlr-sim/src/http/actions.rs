@@ -47,7 +47,7 @@ pub async fn list(
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("$filter"))
         .and_then(|(_, filter)| Filter::parse(filter, FILTERABLE).ok())
-        .and_then(|filter| filter.candidates("id"));
+        .and_then(|filter| filter.candidates(&["id"]));
     let render = |a: &crate::actions::Action| a.to_json(&world.devices[a.device]);
     let items = match pinned {
         Some(ids) => {

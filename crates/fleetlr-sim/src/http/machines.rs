@@ -5,6 +5,7 @@ use super::{AppState, Caller, api_error, invalid_body, origin, too_many_requests
 use crate::actions::{ActionKind, ActionRequest, CommandKind};
 use crate::clock::format_7;
 use crate::devices::Device;
+use crate::odata::Filter;
 use crate::world::{CreateRefusal, World};
 use axum::Extension;
 use axum::extract::{OriginalUri, Path, Query, State};
@@ -49,9 +50,25 @@ pub async fn list(
         );
     }
     let now = world.now();
+    // Looking devices up by id or name is the hot path (every run and alert resolves its
+    // devices): render only those the filter can match. `respond` still applies the whole
+    // filter to what is rendered.
+    let pinned = query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("$filter"))
+        .and_then(|(_, filter)| Filter::parse(filter, FILTERABLE).ok())
+        .and_then(|filter| filter.candidates(&["id", "computerDnsName"]));
+    let may_match = |d: &Device| {
+        pinned.as_ref().is_none_or(|values| {
+            values
+                .iter()
+                .any(|v| v.eq_ignore_ascii_case(&d.id) || v.eq_ignore_ascii_case(&d.name))
+        })
+    };
     let items = world
         .devices
         .iter()
+        .filter(|d| may_match(d))
         .map(|d| machine_json(&world, d, now))
         .collect();
     let collection = Collection {
