@@ -214,6 +214,7 @@ pub struct SimulatedFile {
 pub struct LimitsFile {
     live_response_calls_per_minute: Option<u32>,
     pacing_margin: Option<f64>,
+    response_call_within: Option<Period>,
     max_sessions: Option<u32>,
     sessions_kept_for_portal: Option<u32>,
     sessions_reserved_for_response: Option<u32>,
@@ -499,6 +500,7 @@ impl Tenant {
                 .unwrap_or(defaults.live_response_calls),
             live_response_window: defaults.live_response_window,
             pacing_margin: raw.pacing_margin.unwrap_or(defaults.pacing_margin),
+            response_call_within: period(raw.response_call_within, defaults.response_call_within),
             max_sessions: raw.max_sessions.unwrap_or(defaults.max_sessions),
             sessions_kept_for_portal: raw
                 .sessions_kept_for_portal
@@ -709,7 +711,20 @@ impl Tenant {
                 limits.pacing_margin
             ));
         }
+        let interval = limits
+            .live_response_window
+            .div_f64(f64::from(limits.live_response_calls.get()));
+        if limits.response_call_within > interval {
+            let secs = |d: Duration| format!("{}s", (d.as_secs_f64() * 10.0).round() / 10.0);
+            say(format!(
+                "`limits.response_call_within` ({}) is longer than one call interval ({} at {} calls a minute), which a response run never waits past anyway: give at most that",
+                secs(limits.response_call_within),
+                secs(interval),
+                limits.live_response_calls,
+            ));
+        }
         for (key, value) in [
+            ("response_call_within", limits.response_call_within),
             ("poll_interval", limits.poll_interval),
             ("offline_after", limits.offline_after),
             ("offline_after_min", limits.offline_after_min),

@@ -10,9 +10,15 @@ pub struct Limits {
     /// `runliveresponse` calls the API accepts in any sliding `live_response_window`.
     pub live_response_calls: NonZeroU32,
     pub live_response_window: Duration,
-    /// How much longer than `live_response_window` fleetlr counts its calls (0.05 = 5%), so
-    /// network jitter cannot put one call too many into a window at the service.
+    /// How much longer than `live_response_window` fleetlr counts its calls (0.02 = 2%). Each
+    /// call already counts from its answer, so the request's transit needs no margin; this one
+    /// covers how the service keeps its own time.
     pub pacing_margin: f64,
+    /// The longest a response run's call waits for the call budget (after a window without
+    /// another response call): collections leave room for it. Up to one interval (window /
+    /// calls) costs nothing; shorter costs a collection with calls to make at every moment
+    /// N−1 calls per (window − this) instead of N per window.
+    pub response_call_within: Duration,
     /// Concurrent Live Response sessions the tenant allows (25 in older docs, 50 in newer).
     pub max_sessions: u32,
     /// Sessions fleetlr never uses, left for analysts working in the portal.
@@ -57,7 +63,8 @@ impl Default for Limits {
         Self {
             live_response_calls: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
             live_response_window: Duration::from_secs(60),
-            pacing_margin: 0.05,
+            pacing_margin: 0.02,
+            response_call_within: Duration::from_secs(5),
             max_sessions: 25,
             sessions_kept_for_portal: 0,
             sessions_reserved_for_response: 1,

@@ -1,19 +1,22 @@
 //! Paces `runliveresponse` calls so fleetlr itself never causes a 429, while a response run
-//! never waits longer than one call's share of the window.
+//! never waits longer than a set, short time for its call.
 //!
 //! The API allows N calls in any sliding window. The pacer keeps the times of fleetlr's last N
 //! calls and allows another only when the oldest of them has left the window, so no window can
-//! hold more than N; a margin widens the window so that network jitter cannot squeeze N+1
-//! arrivals into one at the service. Unlike calls spaced evenly, calls a collection could not
-//! make while every session was taken are not lost: they may be made as soon as sessions free,
-//! as long as the window has room.
+//! hold more than N. A call counts from when its answer arrived: the service counted it at some
+//! moment between sending and answer, never later, so a call sent a window after that answer
+//! reaches the service a window after the earlier one, however long either request travelled.
+//! A small margin widens the window against the rest (how the service itself keeps time).
+//! Unlike calls spaced evenly, calls a collection could not make while every session was taken
+//! are not lost: they may be made as soon as sessions free, as long as the window has room.
 //!
 //! That freedom could let a collection fill the window at once and leave a response run waiting
 //! for nearly a whole window. So a collection call is also refused when the last N−1 calls all
-//! fall within the window less one interval (window / N): when a response run asks, and no
-//! other response call was made within the window, a call leaves the window within one
-//! interval. In the long run this costs a collection nothing: N−1 calls per
-//! (window − window / N) is the same rate as N per window.
+//! fall within the window less the response wait W: when a response run asks, and no other
+//! response call was made within the window, a call leaves the window within W. With W one
+//! interval (window / N) this costs a collection nothing in the long run (N−1 calls per
+//! window − window / N is the same rate as N per window); a shorter W costs a collection that
+//! has calls to make at every moment N−1 per (window − W) instead.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -28,8 +31,8 @@ pub struct CallPacer {
     calls: usize,
     /// The service's window widened by the margin.
     window: Duration,
-    /// The window less one interval: a collection call needs room for a response call within
-    /// one interval.
+    /// The window less the response wait: a collection call needs room for a response call
+    /// within that wait.
     guarded_window: Duration,
     /// When fleetlr's last `calls` calls were made, oldest first.
     made: Mutex<VecDeque<Instant>>,
@@ -38,15 +41,16 @@ pub struct CallPacer {
 }
 
 impl CallPacer {
-    /// At most `calls` per `window`, the window widened by `margin` (0.02 = 2%).
-    pub fn new(calls: NonZeroU32, window: Duration, margin: f64) -> Self {
+    /// At most `calls` per `window`, the window widened by `margin` (0.02 = 2%); a response
+    /// call waits at most `response_wait` (at most one interval, window / calls).
+    pub fn new(calls: NonZeroU32, window: Duration, margin: f64, response_wait: Duration) -> Self {
         let calls = calls.get() as usize;
         let window = window.mul_f64(1.0 + margin.max(0.0));
         let interval = window.div_f64(calls as f64);
         Self {
             calls,
             window,
-            guarded_window: window.saturating_sub(interval),
+            guarded_window: window.saturating_sub(response_wait.min(interval)),
             made: Mutex::new(VecDeque::with_capacity(calls)),
             held_until: Mutex::new(None),
         }
@@ -61,13 +65,9 @@ impl CallPacer {
             return Err(until - now);
         }
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
-        let mut free_at = self
-            .nth_latest(&made, self.calls)
-            .map(|at| at + self.window);
+        let mut free_at = nth_latest(&made, self.calls).map(|at| at + self.window);
         if priority == Priority::Collection && self.calls > 1 {
-            let guard = self
-                .nth_latest(&made, self.calls - 1)
-                .map(|at| at + self.guarded_window);
+            let guard = nth_latest(&made, self.calls - 1).map(|at| at + self.guarded_window);
             free_at = free_at.max(guard);
         }
         if let Some(at) = free_at.filter(|at| *at > now) {
@@ -80,18 +80,21 @@ impl CallPacer {
         Ok(())
     }
 
-    /// The call whose place was just taken is leaving now: it counts from this moment, so a
-    /// slow step between taking the place and sending the request cannot bring two calls
-    /// closer together at the service than the pacer allowed.
-    pub fn sending(&self) {
+    /// The call whose place was taken last has its answer (or its request gave up): it counts
+    /// from this moment, the latest the service can have counted it, so neither a slow step
+    /// before sending nor the request's own transit can bring two calls closer together at the
+    /// service than the pacer allowed. Calls go out one at a time, so the last place taken is
+    /// this call's.
+    pub fn answered(&self) {
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(last) = made.back_mut() {
             *last = (*last).max(Instant::now());
         }
     }
 
-    /// Calls a previous process made (from the submission ledger, in any order): they still
-    /// count against the window, so a restart cannot send a window's worth again at once.
+    /// Calls a previous process made (from the submission ledger, in any order, each when its
+    /// answer was recorded): they still count against the window, so a restart cannot send a
+    /// window's worth again at once.
     pub fn remember(&self, made_at: impl IntoIterator<Item = Instant>) {
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<Instant> = made.drain(..).chain(made_at).collect();
@@ -113,11 +116,11 @@ impl CallPacer {
         let mut held = self.held_until.lock().unwrap_or_else(|p| p.into_inner());
         *held = Some(held.map_or(until, |current| current.max(until)));
     }
+}
 
-    /// The time of the `n`th most recent call, when there have been `n`.
-    fn nth_latest(&self, made: &VecDeque<Instant>, n: usize) -> Option<Instant> {
-        made.len().checked_sub(n).and_then(|i| made.get(i)).copied()
-    }
+/// The time of the `n`th most recent call, when there have been `n`.
+fn nth_latest(made: &VecDeque<Instant>, n: usize) -> Option<Instant> {
+    made.len().checked_sub(n).and_then(|i| made.get(i)).copied()
 }
 
 #[cfg(test)]
@@ -126,8 +129,18 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
+    /// Ten calls a minute; a response call waits at most one interval.
     fn ten_a_minute(margin: f64) -> CallPacer {
-        CallPacer::new(NonZeroU32::new(10).expect("nonzero"), MINUTE, margin)
+        ten_a_minute_answering_within(margin, MINUTE)
+    }
+
+    fn ten_a_minute_answering_within(margin: f64, response_wait: Duration) -> CallPacer {
+        CallPacer::new(
+            NonZeroU32::new(10).expect("nonzero"),
+            MINUTE,
+            margin,
+            response_wait,
+        )
     }
 
     fn max_in_any_window(calls: &[Instant], window: Duration) -> usize {
@@ -217,27 +230,69 @@ mod tests {
         assert!((100..=101).contains(&all), "{all} calls");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_response_call_waits_at_most_one_interval_after_a_window_without_one() {
-        let pacer = ten_a_minute(0.05);
-        let window = MINUTE.mul_f64(1.05);
-        let interval = window / 10;
-        // A collection asks all the time (in bursts, as sessions free, then steadily); after
-        // more than a window without a response call, a response run asks and is timed.
+    /// A collection asks all the time (in bursts, as sessions free, then steadily); after more
+    /// than a window without a response call, a response run asks: returns how long it waited,
+    /// round after round.
+    async fn response_waits_under_a_busy_collection(pacer: &CallPacer) -> Vec<Duration> {
+        let mut waits = Vec::new();
         for round in 0..30_u64 {
             ask_every(
-                &pacer,
+                pacer,
                 Duration::from_millis(100),
-                window + Duration::from_secs(round % 4 * 30),
+                pacer.window + Duration::from_secs(round % 4 * 30),
                 |_| Priority::Collection,
             )
             .await;
             let asked = Instant::now();
             pacer.ready(Priority::Response).await;
-            let waited = Instant::now() - asked;
-            assert!(waited <= interval, "round {round}: waited {waited:?}");
+            waits.push(Instant::now() - asked);
             tokio::time::sleep(Duration::from_secs(round % 6 * 9)).await;
         }
+        waits
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_call_waits_at_most_one_interval_after_a_window_without_one() {
+        let pacer = ten_a_minute(0.05);
+        let interval = MINUTE.mul_f64(1.05) / 10;
+        let waits = response_waits_under_a_busy_collection(&pacer).await;
+        let longest = waits.iter().max().copied().unwrap_or_default();
+        assert!(longest <= interval, "waited {longest:?}");
+        // The collection really kept the window full: some response run waited.
+        assert!(longest > interval / 2, "waited {longest:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shorter_response_wait_is_kept_and_costs_a_collection_what_it_says() {
+        let wait = Duration::from_secs(4);
+        let pacer = ten_a_minute_answering_within(0.0, wait);
+        let waits = response_waits_under_a_busy_collection(&pacer).await;
+        let longest = waits.iter().max().copied().unwrap_or_default();
+        assert!(longest <= wait, "waited {longest:?}");
+        // The worst case: nine collection calls at once, the tenth as soon as the guard lets
+        // it (56 s on), and then a response run finds the window full for the whole wait.
+        let pacer = ten_a_minute_answering_within(0.0, wait);
+        for _ in 0..9 {
+            pacer.ready(Priority::Collection).await;
+        }
+        let start = Instant::now();
+        pacer.ready(Priority::Collection).await;
+        assert_eq!(Instant::now() - start, MINUTE - wait);
+        let asked = Instant::now();
+        pacer.ready(Priority::Response).await;
+        assert_eq!(Instant::now() - asked, wait);
+        // A collection asking all the time makes 9 calls per 56 s, not 10 per 60 s.
+        let pacer = ten_a_minute_answering_within(0.0, wait);
+        let made = ask_every(&pacer, Duration::from_millis(100), MINUTE * 56, |_| {
+            Priority::Collection
+        })
+        .await;
+        // 9 at once, then 9 per 56 s: 59 more periods in 56 minutes, and one begun.
+        assert!(
+            (9 + 59 * 9..=9 + 60 * 9).contains(&made.len()),
+            "{} calls",
+            made.len()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -252,14 +307,14 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_call_counts_from_when_it_is_sent() {
+    async fn a_call_counts_from_when_it_is_answered() {
         let pacer = ten_a_minute(0.0);
         for _ in 0..10 {
             pacer.ready(Priority::Response).await;
         }
-        // The last call's request left 5 s after its place was taken.
+        // The last call's answer came 5 s after its place was taken.
         tokio::time::sleep(Duration::from_secs(5)).await;
-        pacer.sending();
+        pacer.answered();
         let start = Instant::now();
         for _ in 0..10 {
             pacer.ready(Priority::Response).await;

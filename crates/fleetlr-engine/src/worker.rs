@@ -73,6 +73,7 @@ impl Tenant {
             limits.live_response_calls,
             limits.wall(limits.live_response_window),
             limits.pacing_margin,
+            limits.wall(limits.response_call_within),
         );
         Self {
             name,
@@ -310,10 +311,12 @@ impl Worker {
         let name = self.tenant.name.clone();
         let calls = self.tenant.limits.live_response_calls.get();
         let (wall, now) = (Utc::now(), Instant::now());
-        let made = self.store.recent_intents(&name, calls).await?;
-        self.tenant.pacer.remember(made.into_iter().map(|at| {
-            // A stamp in the future (the clock was set back) counts as made just now.
-            now.checked_sub((wall - at).to_std().unwrap_or_default())
+        let made = self.store.recent_call_answers(&name, calls).await?;
+        self.tenant.pacer.remember(made.into_iter().map(|answered| {
+            // A call with no recorded answer may have reached the service up to now; a stamp
+            // in the future (the clock was set back) counts as made just now too.
+            answered
+                .and_then(|at| now.checked_sub((wall - at).to_std().ok()?))
                 .unwrap_or(now)
         }));
         for submission in self.store.in_flight(&name).await? {
@@ -1032,12 +1035,12 @@ impl Worker {
         let request =
             LiveResponseRequest::new(comment, call.commands.iter().map(api_command).collect());
         self.recent_calls.push_back(Instant::now());
-        self.tenant.pacer.sending();
         let answer = self
             .tenant
             .client
             .run_live_response(&target.device_id, &request)
             .await;
+        self.tenant.pacer.answered();
         crate::metrics::api_call(&self.tenant.name, "runliveresponse", &answer);
         let limits = &self.tenant.limits;
         match answer {

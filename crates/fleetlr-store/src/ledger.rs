@@ -199,18 +199,26 @@ impl Store {
         .collect()
     }
 
-    /// When a tenant's last `limit` submissions were intended, newest first: each POST that
-    /// followed still counts against the service's call window after a restart.
-    pub async fn recent_intents(&self, tenant: &str, limit: u32) -> Result<Vec<DateTime<Utc>>> {
-        let stamps: Vec<String> = sqlx::query_scalar(
-            "SELECT s.intended_at FROM submissions s JOIN targets t ON t.id = s.target_id \
+    /// When the answers to a tenant's last `limit` submissions were recorded, newest first
+    /// (`None`: no answer yet): each POST still counts against the service's call window after
+    /// a restart, at the latest from its answer.
+    pub async fn recent_call_answers(
+        &self,
+        tenant: &str,
+        limit: u32,
+    ) -> Result<Vec<Option<DateTime<Utc>>>> {
+        let stamps: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT s.resolved_at FROM submissions s JOIN targets t ON t.id = s.target_id \
              JOIN runs r ON r.id = t.run_id WHERE r.tenant = ? ORDER BY s.id DESC LIMIT ?",
         )
         .bind(tenant)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(stamps.iter().filter_map(|s| parse_stamp(s)).collect())
+        Ok(stamps
+            .iter()
+            .map(|s| s.as_deref().and_then(parse_stamp))
+            .collect())
     }
 
     /// A tenant's accepted submissions whose target still waits for the action to end.

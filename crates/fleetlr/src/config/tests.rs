@@ -100,7 +100,7 @@ fn the_parser_refuses_with_file_line_column_and_key() {
         ),
         (
             "tenants:\n  - name: a\n    limits: {max_session: 5}\n",
-            "fleetlr.yaml:3:14: tenants[0].limits: unknown field `max_session`, expected one of `live_response_calls_per_minute`, `pacing_margin`, `max_sessions`, `sessions_kept_for_portal`, `sessions_reserved_for_response`, `api_calls_per_minute`, `api_calls_per_hour`, `poll_interval`, `offline_after`, `offline_after_min`, `offline_recheck`, `offline_rechecks_at_base`, `offline_recheck_max`, `inactive_recheck`, `busy_retry`, `reconcile_settle`, `time_scale`",
+            "fleetlr.yaml:3:14: tenants[0].limits: unknown field `max_session`, expected one of `live_response_calls_per_minute`, `pacing_margin`, `response_call_within`, `max_sessions`, `sessions_kept_for_portal`, `sessions_reserved_for_response`, `api_calls_per_minute`, `api_calls_per_hour`, `poll_interval`, `offline_after`, `offline_after_min`, `offline_recheck`, `offline_rechecks_at_base`, `offline_recheck_max`, `inactive_recheck`, `busy_retry`, `reconcile_settle`, `time_scale`",
         ),
         (
             "tenants:\n  - name: a\n    limits: {max_sessions: -1}\n",
@@ -274,6 +274,18 @@ fn check_reports_every_problem_with_its_tenant_and_line() {
                 "line 2: tenant `lab`: `limits.reconcile_settle` is 0s: give a period longer than zero",
                 "line 2: tenant `lab`: `limits.offline_recheck_max` (30m) is shorter than `limits.offline_recheck` (1h): make it at least as long",
                 "line 2: tenant `lab`: `limits.time_scale` (20) is faster than `simulated.speedup` (10): fleetlr would exceed the simulator's limits; leave `time_scale` out (it follows the speed-up)",
+            ],
+        ),
+        (
+            "tenants:\n  - name: lab\n    simulated: {}\n    limits: {live_response_calls_per_minute: 7, response_call_within: 9s}\n",
+            &[
+                "line 2: tenant `lab`: `limits.response_call_within` (9s) is longer than one call interval (8.6s at 7 calls a minute), which a response run never waits past anyway: give at most that",
+            ],
+        ),
+        (
+            "tenants:\n  - name: lab\n    simulated: {}\n    limits: {response_call_within: 0s}\n",
+            &[
+                "line 2: tenant `lab`: `limits.response_call_within` is 0s: give a period longer than zero",
             ],
         ),
         (
