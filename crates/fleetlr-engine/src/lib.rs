@@ -15,6 +15,7 @@ pub mod control;
 pub mod fairness;
 pub mod library_sync;
 pub mod metrics;
+mod mix;
 pub mod outcome;
 pub mod pacer;
 pub mod pickup;

@@ -56,6 +56,23 @@ impl CallPacer {
         }
     }
 
+    /// How many calls of a run of `priority` could go out now, one after another.
+    pub fn places_free(&self, priority: Priority) -> usize {
+        let now = Instant::now();
+        let held = self.held_until.lock().unwrap_or_else(|p| p.into_inner());
+        if held.is_some_and(|until| until > now) {
+            return 0;
+        }
+        let made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        let within = |span: Duration| made.iter().filter(|at| now < **at + span).count();
+        let free = self.calls - within(self.window);
+        if priority == Priority::Collection && self.calls > 1 {
+            free.min((self.calls - 1).saturating_sub(within(self.guarded_window)))
+        } else {
+            free
+        }
+    }
+
     /// Takes a place in the budget for a call of a run of `priority` if one is free now;
     /// otherwise says how long until one is.
     pub fn try_take(&self, priority: Priority) -> Result<(), Duration> {
@@ -293,6 +310,25 @@ mod tests {
             "{} calls",
             made.len()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn free_places_are_counted_as_the_calls_would_be_allowed() {
+        let pacer = ten_a_minute_answering_within(0.0, Duration::from_secs(4));
+        assert_eq!(pacer.places_free(Priority::Collection), 9);
+        assert_eq!(pacer.places_free(Priority::Response), 10);
+        for _ in 0..7 {
+            pacer.ready(Priority::Collection).await;
+        }
+        assert_eq!(pacer.places_free(Priority::Collection), 2);
+        tokio::time::sleep(Duration::from_secs(57)).await;
+        // Out of the guarded span (56 s), still in the window.
+        assert_eq!(pacer.places_free(Priority::Collection), 3);
+        assert_eq!(pacer.places_free(Priority::Response), 3);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(pacer.places_free(Priority::Collection), 9);
+        pacer.hold_for(Duration::from_secs(1));
+        assert_eq!(pacer.places_free(Priority::Response), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -25,11 +25,16 @@ impl SessionSlots {
 
     /// Whether `priority` may have a slot now.
     pub fn available(&self, priority: Priority) -> bool {
+        self.free(priority) > 0
+    }
+
+    /// How many slots `priority` may have now.
+    pub fn free(&self, priority: Priority) -> usize {
         let limit = match priority {
             Priority::Response => self.usable,
             Priority::Collection => self.usable - self.reserved_for_response,
         };
-        self.in_use < limit
+        limit.saturating_sub(self.in_use)
     }
 
     /// Takes a slot if `priority` may have one now.
@@ -66,6 +71,8 @@ mod tests {
             .filter(|_| slots.try_acquire(Priority::Collection))
             .count();
         assert_eq!(collection, 20);
+        assert_eq!(slots.free(Priority::Collection), 0);
+        assert_eq!(slots.free(Priority::Response), 3);
         let response = (0..30)
             .filter(|_| slots.try_acquire(Priority::Response))
             .count();

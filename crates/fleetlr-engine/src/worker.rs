@@ -27,6 +27,7 @@ use crate::Limits;
 use crate::artifacts;
 use crate::budget::ApiBudget;
 use crate::fairness::FairQueue;
+use crate::mix::CallMix;
 use crate::outcome::{self, Next};
 use crate::pacer::CallPacer;
 use crate::pickup::PickupLatency;
@@ -100,6 +101,9 @@ struct Flight {
     /// Whether the device has been seen working on it (to learn pickup times once per action).
     picked_up: bool,
     cancel_sent: bool,
+    /// When its request went out, if this process sent it (to learn how long the call holds a
+    /// session).
+    sent_at: Option<Instant>,
 }
 
 impl Flight {
@@ -115,6 +119,7 @@ impl Flight {
             watched_since: Instant::now(),
             picked_up: false,
             cancel_sent: false,
+            sent_at: None,
         }
     }
 }
@@ -210,6 +215,8 @@ pub(crate) struct Worker {
     busy: HashSet<String>,
     slots: SessionSlots,
     fair: FairQueue<String>,
+    /// How long each run's calls hold their sessions, to choose which due call goes next.
+    mix: CallMix,
     plans: HashMap<String, Plan>,
     next_poll: Instant,
     quiet_polls: u32,
@@ -249,6 +256,7 @@ impl Worker {
             busy: HashSet::new(),
             slots,
             fair: FairQueue::default(),
+            mix: CallMix::default(),
             plans: HashMap::new(),
             next_poll: Instant::now(),
             quiet_polls: 0,
@@ -452,6 +460,7 @@ impl Worker {
         for id in closed {
             self.plans.remove(&id);
             self.fair.remove(&id);
+            self.mix.forget(&id);
         }
         for run in runs {
             let id = run.id.clone();
@@ -804,6 +813,15 @@ impl Worker {
             return;
         };
         self.slots.release();
+        if let Some(sent) = flight.sent_at
+            && matches!(
+                action.status,
+                ActionStatus::Succeeded | ActionStatus::Failed
+            )
+        {
+            self.mix
+                .observe(&flight.run_id, flight.call_index, sent.elapsed());
+        }
         let Some(plan) = self.plans.get(&flight.run_id) else {
             // The run is closed (cannot be, while a target is in flight); keep the device
             // busy so nothing else is sent to it before a restart sorts it out.
@@ -952,11 +970,15 @@ impl Worker {
                 candidates.remove(&run_id);
                 continue;
             }
+            let calls_scarce = self.tenant.pacer.places_free(priority) < self.slots.free(priority);
             if let Err(wait) = self.tenant.pacer.try_take(priority) {
                 self.wake_within(wait);
                 return Ok(());
             }
-            let Some(target) = candidates.get_mut(&run_id).and_then(VecDeque::pop_front) else {
+            let Some(target) = candidates.get_mut(&run_id).and_then(|due| {
+                let next = self.mix.pick(&run_id, due, calls_scarce);
+                due.remove(next)
+            }) else {
                 continue;
             };
             if self.busy.contains(&target.device_id) {
@@ -1034,7 +1056,8 @@ impl Worker {
         );
         let request =
             LiveResponseRequest::new(comment, call.commands.iter().map(api_command).collect());
-        self.recent_calls.push_back(Instant::now());
+        let sent = Instant::now();
+        self.recent_calls.push_back(sent);
         let answer = self
             .tenant
             .client
@@ -1049,8 +1072,11 @@ impl Worker {
                     self.answer_not_recorded(submission);
                     return Err(err);
                 }
-                self.flights
-                    .insert(action.id.clone(), Flight::watch(&submission, action.id));
+                let flight = Flight {
+                    sent_at: Some(sent),
+                    ..Flight::watch(&submission, action.id.clone())
+                };
+                self.flights.insert(action.id, flight);
                 if self.flights.len() == 1 {
                     self.next_poll = Instant::now() + self.wall(limits.poll_interval);
                 }
