@@ -30,6 +30,10 @@ pub struct Limits {
     pub calls_per_window: u32,
     pub window_secs: f64,
     pub sessions: u32,
+    /// A scheduler that keeps a place in the window for a response call within this wait
+    /// (fleetlr's `response_call_within`): the last N−1 calls may not all fall within the
+    /// window less it. The platform keeps none (`None`).
+    pub response_wait_secs: Option<f64>,
 }
 
 impl Default for Limits {
@@ -38,6 +42,7 @@ impl Default for Limits {
             calls_per_window: 10,
             window_secs: 60.0,
             sessions: 25,
+            response_wait_secs: None,
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! It knows when every device is online, reacts instantly, never wastes a call on an offline
 //! device, and keeps every session and every call of the window busy whenever a device is
-//! ready: next calls first, then devices in a fixed order. It still waits, because a free
+//! ready: next calls first, then devices in a fixed order (within fleetlr's own limits it also
+//! keeps fleetlr's place for a response call). It still waits, because a free
 //! session may find the window full and a free call may find every session taken; that wait
 //! is what separates the bound (the largest of three separate limits) from any schedule. It is
 //! a yardstick, not an optimum: a cleverer order could do a little better.
@@ -68,6 +69,17 @@ pub fn greedy_makespan(
     let window = limits.window_secs;
     let per_window = limits.calls_per_window.max(1) as usize;
     let sessions = limits.sessions.max(1) as usize;
+    // A call needs the last N−1 calls not all within this span (the window less the response
+    // wait), when the scheduler keeps such a place.
+    let guarded = limits
+        .response_wait_secs
+        .filter(|_| per_window > 1)
+        .map(|wait| window - wait);
+    let guard_frees = |calls: &VecDeque<f64>| {
+        let guarded = guarded?;
+        let nth = calls.len().checked_sub(per_window - 1)?;
+        calls.get(nth).map(|&at| at + guarded)
+    };
     let mut running: Vec<(f64, usize)> = Vec::new();
     let mut calls: VecDeque<f64> = VecDeque::new();
     let (mut now, mut makespan) = (0.0_f64, 0.0_f64);
@@ -84,7 +96,8 @@ pub fn greedy_makespan(
         while calls.front().is_some_and(|&at| at + window <= now) {
             calls.pop_front();
         }
-        if running.len() < sessions && calls.len() < per_window {
+        let guard_free = guard_frees(&calls).is_none_or(|at| at <= now);
+        if running.len() < sessions && calls.len() < per_window && guard_free {
             let ready = |d: &Device| !d.running && d.next < d.calls.len() && d.free_at <= now;
             let pick = fleet
                 .iter()
@@ -107,7 +120,9 @@ pub fn greedy_makespan(
         let window_frees = calls
             .front()
             .filter(|_| calls.len() >= per_window)
-            .map(|&at| at + window);
+            .map(|&at| at + window)
+            .into_iter()
+            .chain(guard_frees(&calls).filter(|&at| at > now));
         let device_ready = fleet
             .iter()
             .filter(|d| !d.running && d.next < d.calls.len() && d.free_at > now)
@@ -167,6 +182,7 @@ mod tests {
             calls_per_window: 1,
             window_secs: 60.0,
             sessions: 25,
+            response_wait_secs: None,
         };
         assert_eq!(
             greedy_makespan(&stats, &devices, start, &targets, one_call),
@@ -181,6 +197,7 @@ mod tests {
             calls_per_window: 1,
             window_secs: 0.3,
             sessions: 1,
+            response_wait_secs: None,
         };
         let makespan =
             greedy_makespan(&tenths, &devices, start, &targets, fast).expect("the replay ends");
