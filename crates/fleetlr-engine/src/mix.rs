@@ -10,12 +10,16 @@
 //! next call first (which stays the order while nothing has been learnt).
 //!
 //! The times are learnt per run and call position from the actions that ran to their end; an
-//! action withdrawn from an offline device says nothing about how long the call runs.
+//! action withdrawn from an offline device says nothing about how long the call runs. So that
+//! preferring long work never starves a device half-way through its playbook (in a run where
+//! calls always bind, its next call would wait for every first call), a next call due longer
+//! than the caller's `longest_wait` (one call window) goes first whatever the mix.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use fleetlr_store::Target;
+use chrono::{DateTime, TimeDelta, Utc};
+use fleetlr_store::{Target, parse_stamp};
 
 /// How long each call position of each open run has held its session, on average.
 #[derive(Debug, Default)]
@@ -49,10 +53,28 @@ impl CallMix {
     }
 
     /// The position in `due` (in the store's order) of the target to send next for `run`:
-    /// the first whose call position holds sessions longest when `calls_scarce`, shortest
+    /// the next call due longest, when one has been due `longest_wait` by `now`; otherwise the
+    /// first whose call position holds sessions longest when `calls_scarce`, shortest
     /// otherwise. The store's order stands until every position among the due has been seen
     /// to end.
-    pub fn pick(&self, run: &str, due: &VecDeque<Target>, calls_scarce: bool) -> usize {
+    pub fn pick(
+        &self,
+        run: &str,
+        due: &VecDeque<Target>,
+        calls_scarce: bool,
+        now: DateTime<Utc>,
+        longest_wait: TimeDelta,
+    ) -> usize {
+        let overdue = due
+            .iter()
+            .enumerate()
+            .filter(|(_, target)| target.call_index > 0)
+            .filter_map(|(position, target)| Some((position, parse_stamp(&target.updated_at)?)))
+            .filter(|(_, since)| *since + longest_wait <= now)
+            .min_by_key(|(_, since)| *since);
+        if let Some((position, _)) = overdue {
+            return position;
+        }
         let mut best: Option<(usize, f64)> = None;
         for (position, target) in due.iter().enumerate() {
             let Some(mean) = self.held.get(&(run.to_owned(), target.call_index)) else {
@@ -79,6 +101,17 @@ mod tests {
     use super::*;
     use fleetlr_store::TargetState;
 
+    const NOW: &str = "2026-12-02T10:00:00Z";
+
+    fn now() -> DateTime<Utc> {
+        parse_stamp(NOW).expect("a time")
+    }
+
+    fn window() -> TimeDelta {
+        TimeDelta::seconds(61)
+    }
+
+    /// Targets due now, at these call positions.
     fn due(call_indexes: &[u32]) -> VecDeque<Target> {
         call_indexes
             .iter()
@@ -94,7 +127,7 @@ mod tests {
                 next_attempt_at: None,
                 last_error: None,
                 offline_count: 0,
-                updated_at: String::new(),
+                updated_at: NOW.into(),
                 finished_at: None,
             })
             .collect()
@@ -117,8 +150,20 @@ mod tests {
         let mix = taught();
         // The store lists next calls first.
         let due = due(&[1, 1, 0, 0]);
-        assert_eq!(mix.pick("run", &due, true), 2);
-        assert_eq!(mix.pick("run", &due, false), 0);
+        assert_eq!(mix.pick("run", &due, true, now(), window()), 2);
+        assert_eq!(mix.pick("run", &due, false, now(), window()), 0);
+    }
+
+    #[test]
+    fn a_next_call_due_a_whole_window_goes_first_whatever_the_mix() {
+        let mix = taught();
+        let mut due = due(&[1, 1, 0]);
+        due[1].updated_at = "2026-12-02T09:58:30Z".into();
+        due[0].updated_at = "2026-12-02T09:59:30Z".into();
+        assert_eq!(mix.pick("run", &due, true, now(), window()), 1);
+        // Not yet a window: the mix decides.
+        due[1].updated_at = "2026-12-02T09:59:10Z".into();
+        assert_eq!(mix.pick("run", &due, true, now(), window()), 2);
     }
 
     #[test]
@@ -126,15 +171,15 @@ mod tests {
         let mut mix = CallMix::default();
         mix.observe("run", 0, Duration::from_secs(300));
         let due = due(&[1, 0]);
-        assert_eq!(mix.pick("run", &due, true), 0);
-        assert_eq!(mix.pick("other", &due, true), 0);
-        assert_eq!(mix.pick("run", &VecDeque::new(), true), 0);
+        assert_eq!(mix.pick("run", &due, true, now(), window()), 0);
+        assert_eq!(mix.pick("other", &due, true, now(), window()), 0);
+        assert_eq!(mix.pick("run", &VecDeque::new(), true, now(), window()), 0);
     }
 
     #[test]
     fn a_closed_run_is_forgotten() {
         let mut mix = taught();
         mix.forget("run");
-        assert_eq!(mix.pick("run", &due(&[1, 0]), true), 0);
+        assert_eq!(mix.pick("run", &due(&[1, 0]), true, now(), window()), 0);
     }
 }

@@ -975,8 +975,10 @@ impl Worker {
                 self.wake_within(wait);
                 return Ok(());
             }
+            let now = self.tenant.clock.now();
+            let longest_wait = to_delta(self.wall(self.tenant.limits.live_response_window));
             let Some(target) = candidates.get_mut(&run_id).and_then(|due| {
-                let next = self.mix.pick(&run_id, due, calls_scarce);
+                let next = self.mix.pick(&run_id, due, calls_scarce, now, longest_wait);
                 due.remove(next)
             }) else {
                 continue;
