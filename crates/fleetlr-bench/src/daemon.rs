@@ -27,6 +27,12 @@ pub struct Daemon {
 pub struct Usage {
     pub peak_rss_mib: f64,
     pub cpu_secs: f64,
+    /// Resident memory now, split into the process's own (heap, stacks) and pages mapped from
+    /// files (its program's code, mostly).
+    #[serde(default)]
+    pub anon_mib: f64,
+    #[serde(default)]
+    pub file_mib: f64,
 }
 
 /// Writes the daemon's configuration and its playbooks (with a small script for every library
@@ -232,15 +238,18 @@ impl Drop for Daemon {
     }
 }
 
-/// Peak resident memory (`VmHWM`) and CPU time (user + system) of a process. Linux's
+/// Peak resident memory (`VmHWM`), resident memory now by kind, and CPU time (user + system) of a process. Linux's
 /// `/proc/PID/stat` counts CPU in clock ticks of 1/100 s (USER_HZ).
 fn usage(pid: u32) -> Usage {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak_kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
+    let mib = |key: &str| -> f64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which is in parentheses and may hold spaces).
     let fields: Vec<&str> = stat
@@ -255,7 +264,9 @@ fn usage(pid: u32) -> Usage {
     };
     // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
     Usage {
-        peak_rss_mib: peak_kib / 1024.0,
+        peak_rss_mib: mib("VmHWM:"),
         cpu_secs: (ticks(11) + ticks(12)) / 100.0,
+        anon_mib: mib("RssAnon:"),
+        file_mib: mib("RssFile:"),
     }
 }
