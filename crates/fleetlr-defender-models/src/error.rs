@@ -151,10 +151,12 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some((at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
 }
 
+/// How many bytes of a body [`snippet`] keeps.
+pub const SNIPPET_BYTES: usize = 256;
+
 /// The start of a body, for messages: enough to recognise it, never the whole of it.
 pub fn snippet(body: &[u8]) -> String {
-    const MAX: usize = 256;
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
+    let text = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_BYTES)]);
     text.trim_end_matches('\u{fffd}').to_owned()
 }
 

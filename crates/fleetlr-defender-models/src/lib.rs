@@ -21,7 +21,7 @@ mod odata_page;
 mod wire;
 
 pub use cloud::{Cloud, Region};
-pub use error::{ApiError, ErrorKind, TokenError, classify, snippet};
+pub use error::{ApiError, ErrorKind, SNIPPET_BYTES, TokenError, classify, snippet};
 pub use error_body::{ErrorDetail, ErrorResponse};
 pub use library::{LibraryFile, LibraryUpload};
 pub use live_response::{Command, CommandType, LiveResponseRequest, Param, ScriptTranscript};

@@ -3,10 +3,11 @@
 
 use crate::Cloud;
 use crate::auth::{AzureTokenSource, Credential, TokenSource};
+use crate::chunked::Chunks;
 use crate::error::Error;
 use crate::models::{
     ErrorKind, IsolationType, LibraryFile, LibraryUpload, LiveResponseRequest, Machine,
-    MachineAction, ODataPage, ODataValue, TokenError, classify, snippet,
+    MachineAction, ODataPage, ODataValue, SNIPPET_BYTES, TokenError, classify, snippet,
 };
 use crate::odata::{Filter, ODataQuery};
 use crate::tls::https_client;
@@ -181,7 +182,8 @@ impl DefenderClient {
         query: &ODataQuery,
     ) -> Result<Vec<MachineAction>, Error> {
         let first = self.list_machine_actions(query).await?;
-        self.collect_pages("machine actions", first).await
+        self.collect_pages("machine actions", first, std::convert::identity)
+            .await
     }
 
     /// The actions with these ids, polled with `id in (...)` in batches (one call per batch
@@ -249,17 +251,20 @@ impl DefenderClient {
 
     /// Every device the query selects, following `@odata.nextLink`; none is an empty list.
     pub async fn list_all_machines(&self, query: &ODataQuery) -> Result<Vec<Machine>, Error> {
-        self.list_all_machines_as(query).await
+        self.list_all_machines_as(query, std::convert::identity)
+            .await
     }
 
-    /// [`DefenderClient::list_all_machines`], each device read as `T`: a caller that needs a few
-    /// fields of a whole fleet (100,000 devices) reads only those, never the full records.
-    pub async fn list_all_machines_as<T: DeserializeOwned>(
+    /// [`DefenderClient::list_all_machines`], each device read as `T` and kept as `keep` makes
+    /// it, page by page: a caller that needs a few fields of a whole fleet (100,000 devices)
+    /// reads only those, and holds nothing larger than its own record beyond one page.
+    pub async fn list_all_machines_as<T: DeserializeOwned, U>(
         &self,
         query: &ODataQuery,
-    ) -> Result<Vec<T>, Error> {
+        keep: impl FnMut(T) -> U,
+    ) -> Result<Vec<U>, Error> {
         let first = self.machines_page(query).await?;
-        self.collect_pages("machines", first).await
+        self.collect_pages("machines", first, keep).await
     }
 
     /// A device by id or computer name (`GET /api/machines/{id}`).
@@ -305,7 +310,8 @@ impl DefenderClient {
         let first = self
             .get_json("library files", "/api/libraryfiles", &[])
             .await?;
-        self.collect_pages("library files", first).await
+        self.collect_pages("library files", first, std::convert::identity)
+            .await
     }
 
     /// Uploads a library file (`POST /api/libraryfiles`) as real clients do: a `file` part
@@ -362,15 +368,16 @@ impl DefenderClient {
         decode("next page", response).await.map(Some)
     }
 
-    async fn collect_pages<T: DeserializeOwned>(
+    async fn collect_pages<T: DeserializeOwned, U>(
         &self,
         context: &str,
         mut page: ODataPage<T>,
-    ) -> Result<Vec<T>, Error> {
+        mut keep: impl FnMut(T) -> U,
+    ) -> Result<Vec<U>, Error> {
         let mut items = Vec::new();
         loop {
             // Taken before the next page is fetched, so two pages are never held at once.
-            items.append(&mut page.value);
+            items.extend(page.value.drain(..).map(&mut keep));
             let next = self
                 .next_page(&page)
                 .await
@@ -541,17 +548,17 @@ async fn decode<T: DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, Error> {
     let status = response.status().as_u16();
-    let body = response
-        .bytes()
+    let body = Chunks::read(response)
         .await
         .map_err(|err| network(context, err))?;
-    serde_json::from_slice(&body).map_err(|err| {
+    let head = body.head(SNIPPET_BYTES);
+    serde_json::from_reader(std::io::BufReader::new(body)).map_err(|err| {
         Error::new(
             context,
             ErrorKind::Decode {
                 status,
                 message: err.to_string(),
-                snippet: snippet(&body),
+                snippet: snippet(&head),
             },
         )
     })

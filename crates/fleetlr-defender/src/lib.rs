@@ -35,6 +35,7 @@
 //! ```
 
 mod auth;
+mod chunked;
 mod client;
 mod download;
 mod error;
