@@ -1,8 +1,6 @@
 //! Turning what an operator targeted (device ids or names, tags, RBAC groups, an OData filter)
 //! into devices, through the Machines API (paged, and batched where the API allows).
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
 use fleetlr_defender::DefenderClient;
@@ -50,7 +48,7 @@ pub async fn resolve(
     if spec.is_empty() {
         return Err(ControlError::NoTargets);
     }
-    let mut found: BTreeMap<String, Device> = BTreeMap::new();
+    let mut found: Vec<Device> = Vec::new();
     let named = |device: &Device, wanted: &str| {
         device.id.eq_ignore_ascii_case(wanted)
             || device
@@ -87,7 +85,11 @@ pub async fn resolve(
     if found.is_empty() {
         return Err(ControlError::NoDevicesMatched(describe(spec)));
     }
-    Ok(found.into_values().collect())
+    // In id order, each device once (as first found): a list sorted in place rather than a
+    // map keyed by a copy of every id, which for a whole fleet (100,000 devices) weighed 10 MB.
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found.dedup_by(|later, first| later.id == first.id);
+    Ok(found)
 }
 
 /// The machine tags of one device, by id or computer name.
@@ -143,11 +145,12 @@ async fn list_devices(
     filter: Filter,
 ) -> Result<Vec<Device>, ControlError> {
     let query = ODataQuery::new().filter(filter);
-    let fields: Vec<DeviceFields> = budget
-        .call("machines.list", || client.list_all_machines_as(&query))
+    budget
+        .call("machines.list", || {
+            client.list_all_machines_as(&query, |fields: DeviceFields| Device::from(fields))
+        })
         .await
-        .map_err(ControlError::Resolve)?;
-    Ok(fields.into_iter().map(Device::from).collect())
+        .map_err(ControlError::Resolve)
 }
 
 impl From<DeviceFields> for Device {
@@ -160,9 +163,11 @@ impl From<DeviceFields> for Device {
     }
 }
 
-fn add_devices(found: &mut BTreeMap<String, Device>, devices: Vec<Device>) {
-    for device in devices {
-        found.entry(device.id.clone()).or_insert(device);
+fn add_devices(found: &mut Vec<Device>, devices: Vec<Device>) {
+    if found.is_empty() {
+        *found = devices;
+    } else {
+        found.extend(devices);
     }
 }
 
