@@ -24,7 +24,8 @@ use fleetlr_store::{Target, parse_stamp};
 /// How long each call position of each open run has held its session, on average.
 #[derive(Debug, Default)]
 pub struct CallMix {
-    held: HashMap<(String, u32), Mean>,
+    /// Per run, indexed by call position.
+    held: HashMap<String, Vec<Mean>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,14 +43,19 @@ impl Mean {
 impl CallMix {
     /// A call of `run` at `call_index` held its session for `held` and ran to its end.
     pub fn observe(&mut self, run: &str, call_index: u32, held: Duration) {
-        let mean = self.held.entry((run.to_owned(), call_index)).or_default();
+        let means = self.held.entry(run.to_owned()).or_default();
+        let position = call_index as usize;
+        if means.len() <= position {
+            means.resize(position + 1, Mean::default());
+        }
+        let mean = &mut means[position];
         mean.total_secs += held.as_secs_f64();
         mean.count += 1;
     }
 
     /// The run closed: what it taught is of no further use.
     pub fn forget(&mut self, run: &str) {
-        self.held.retain(|(id, _), _| id != run);
+        self.held.remove(run);
     }
 
     /// The position in `due` (in the store's order) of the target to send next for `run`:
@@ -75,9 +81,15 @@ impl CallMix {
         if let Some((position, _)) = overdue {
             return position;
         }
+        let Some(means) = self.held.get(run) else {
+            return 0;
+        };
         let mut best: Option<(usize, f64)> = None;
         for (position, target) in due.iter().enumerate() {
-            let Some(mean) = self.held.get(&(run.to_owned(), target.call_index)) else {
+            let Some(mean) = means
+                .get(target.call_index as usize)
+                .filter(|mean| mean.count > 0)
+            else {
                 return 0;
             };
             let secs = mean.secs();
