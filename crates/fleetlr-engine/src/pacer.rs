@@ -56,6 +56,15 @@ impl CallPacer {
         }
     }
 
+    /// The rules a call of a run of `priority` must keep: at most this many calls within
+    /// this span. Every call keeps the window; a collection call also leaves a response call
+    /// its place within the guarded span.
+    fn rules(&self, priority: Priority) -> impl Iterator<Item = (usize, Duration)> {
+        let guard = (priority == Priority::Collection && self.calls > 1)
+            .then_some((self.calls - 1, self.guarded_window));
+        std::iter::once((self.calls, self.window)).chain(guard)
+    }
+
     /// How many calls of a run of `priority` could go out now, one after another.
     pub fn places_free(&self, priority: Priority) -> usize {
         let now = Instant::now();
@@ -64,13 +73,13 @@ impl CallPacer {
             return 0;
         }
         let made = self.made.lock().unwrap_or_else(|p| p.into_inner());
-        let within = |span: Duration| made.iter().filter(|at| now < **at + span).count();
-        let free = self.calls - within(self.window);
-        if priority == Priority::Collection && self.calls > 1 {
-            free.min((self.calls - 1).saturating_sub(within(self.guarded_window)))
-        } else {
-            free
-        }
+        self.rules(priority)
+            .map(|(most, span)| {
+                let within = made.iter().filter(|at| now < **at + span).count();
+                most.saturating_sub(within)
+            })
+            .min()
+            .unwrap_or(0)
     }
 
     /// Takes a place in the budget for a call of a run of `priority` if one is free now;
@@ -82,11 +91,10 @@ impl CallPacer {
             return Err(until - now);
         }
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
-        let mut free_at = nth_latest(&made, self.calls).map(|at| at + self.window);
-        if priority == Priority::Collection && self.calls > 1 {
-            let guard = nth_latest(&made, self.calls - 1).map(|at| at + self.guarded_window);
-            free_at = free_at.max(guard);
-        }
+        let free_at = self
+            .rules(priority)
+            .filter_map(|(most, span)| nth_latest(&made, most).map(|at| at + span))
+            .max();
         if let Some(at) = free_at.filter(|at| *at > now) {
             return Err(at - now);
         }
