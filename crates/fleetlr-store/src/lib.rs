@@ -29,7 +29,7 @@ pub use error::{Result, StoreError, Unavailable};
 pub use ledger::{Submission, SubmissionState};
 pub use outcomes::{CommandOutcome, CommandType, NewOutcome, OutcomeKind};
 pub use runs::{
-    NewRun, NewTarget, Priority, Run, RunEvent, RunState, RunSummary, Target, TargetState,
+    NewRun, NewTarget, Page, Priority, Run, RunEvent, RunState, RunSummary, Target, TargetState,
     TriggerKind,
 };
 pub use schedule::CallEnd;

@@ -1,5 +1,6 @@
 //! What each command of a target ended as, with the evidence (exit code, output, artifact).
 
+use crate::runs::Page;
 use crate::runs::text_enum;
 use crate::{Result, Store, now};
 use sqlx::Row;
@@ -63,12 +64,80 @@ macro_rules! select_outcomes {
 }
 
 impl Store {
-    /// Every outcome of a run, oldest first (a retried step has one per attempt).
+    /// Every outcome of a run, by target and then oldest first (a retried step has one per
+    /// attempt). Only for runs known to be small (tests); what an operator asks for is read
+    /// with `outcomes_page` or `outcomes_of_targets`.
     pub async fn outcomes(&self, run_id: &str) -> Result<Vec<CommandOutcome>> {
+        self.outcomes_page(run_id, None, Page::first(u32::MAX))
+            .await
+    }
+
+    /// One page of a run's outcomes, by target and then oldest first; only one device's when
+    /// `device` is given. `page.after` is the id of the last outcome of the page before.
+    pub async fn outcomes_page(
+        &self,
+        run_id: &str,
+        device: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<CommandOutcome>> {
+        // Outcomes go by (target, id), so the page after outcome X starts at X's target: its
+        // later outcomes, then every later target's. `t.id >= ?` lets the read start there.
+        let after = match page.after {
+            None => (i64::MIN, i64::MIN),
+            Some(id) => match sqlx::query("SELECT target_id FROM command_outcomes WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+            {
+                Some(row) => (row.get::<i64, _>("target_id"), id),
+                // Gone with its run (retention): nothing of that run is left to page through.
+                None => return Ok(Vec::new()),
+            },
+        };
+        // Ordered by t.id (the same as o.target_id) so SQLite walks the run's targets in index
+        // order and stops after the page, instead of sorting every outcome of the run first.
+        // A device's own statement reads it by (run_id, device_id).
+        let query = match device {
+            Some(device) => sqlx::query(select_outcomes!(
+                "WHERE t.run_id = ? AND t.device_id = ?
+                   AND t.id >= ? AND (o.target_id > ? OR o.id > ?)
+                 ORDER BY t.id, o.id LIMIT ? OFFSET ?"
+            ))
+            .bind(run_id)
+            .bind(device),
+            None => sqlx::query(select_outcomes!(
+                "WHERE t.run_id = ? AND t.id >= ? AND (o.target_id > ? OR o.id > ?)
+                 ORDER BY t.id, o.id LIMIT ? OFFSET ?"
+            ))
+            .bind(run_id),
+        };
+        query
+            .bind(after.0)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(i64::from(page.limit))
+            .bind(i64::try_from(page.skip).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(outcome_from_row)
+            .collect()
+    }
+
+    /// The outcomes of some of a run's targets (one page of them), by target and then oldest
+    /// first.
+    pub async fn outcomes_of_targets(
+        &self,
+        run_id: &str,
+        targets: &[i64],
+    ) -> Result<Vec<CommandOutcome>> {
+        let ids = serde_json::Value::from(targets.to_vec()).to_string();
         sqlx::query(select_outcomes!(
-            "WHERE t.run_id = ? ORDER BY o.target_id, o.id"
+            "WHERE t.run_id = ? AND o.target_id IN (SELECT value FROM json_each(?))
+             ORDER BY t.id, o.id"
         ))
         .bind(run_id)
+        .bind(ids)
         .fetch_all(&self.pool)
         .await?
         .iter()

@@ -134,7 +134,7 @@ pub struct RunSummary {
     pub targets_by_state: Vec<(TargetState, u64)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub id: i64,
     pub run_id: String,
@@ -210,14 +210,10 @@ impl Store {
             .collect()
     }
 
+    /// Every target of a run, in id order. Only for runs known to be small (tests, a run
+    /// just created); what an operator asks for is read with `targets_page`.
     pub async fn targets(&self, run_id: &str) -> Result<Vec<Target>> {
-        sqlx::query("SELECT * FROM targets WHERE run_id = ? ORDER BY id")
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(target_from_row)
-            .collect()
+        self.targets_page(run_id, None, Page::first(u32::MAX)).await
     }
 
     pub async fn append_event(
@@ -231,26 +227,124 @@ impl Store {
         append_event(&mut conn, run_id, target_id, kind, detail).await
     }
 
-    /// A run's events, oldest first.
+    /// One page of a run's targets in id order; only those in `state` when given.
+    pub async fn targets_page(
+        &self,
+        run_id: &str,
+        state: Option<TargetState>,
+        page: Page,
+    ) -> Result<Vec<Target>> {
+        // Two statements rather than `(? IS NULL OR state = ?)`, so each reads its own index:
+        // (run_id, state, id) with a state, (run_id, id) without.
+        let query = match state {
+            Some(state) => sqlx::query(
+                "SELECT * FROM targets WHERE run_id = ? AND state = ? AND id > ?
+                 ORDER BY id LIMIT ? OFFSET ?",
+            )
+            .bind(run_id)
+            .bind(state.as_str()),
+            None => sqlx::query(
+                "SELECT * FROM targets WHERE run_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?",
+            )
+            .bind(run_id),
+        };
+        query
+            .bind(page.after.unwrap_or(i64::MIN))
+            .bind(i64::from(page.limit))
+            .bind(i64::try_from(page.skip).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(target_from_row)
+            .collect()
+    }
+
+    /// Every event of a run, oldest first. Only for runs known to be small (tests); what an
+    /// operator asks for is read with `events_page` or `newest_events`.
     pub async fn events(&self, run_id: &str) -> Result<Vec<RunEvent>> {
+        self.events_page(run_id, Page::first(u32::MAX)).await
+    }
+
+    /// One page of a run's events, oldest first.
+    pub async fn events_page(&self, run_id: &str, page: Page) -> Result<Vec<RunEvent>> {
         sqlx::query(
-            "SELECT id, target_id, at, kind, detail FROM run_events WHERE run_id = ? ORDER BY id",
+            "SELECT id, target_id, at, kind, detail FROM run_events WHERE run_id = ? AND id > ?
+             ORDER BY id LIMIT ? OFFSET ?",
         )
         .bind(run_id)
+        .bind(page.after.unwrap_or(i64::MIN))
+        .bind(i64::from(page.limit))
+        .bind(i64::try_from(page.skip).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| {
-            Ok(RunEvent {
-                id: row.get("id"),
-                target_id: row.get("target_id"),
-                at: row.get("at"),
-                kind: row.get("kind"),
-                detail: json_column(row, "detail"),
-            })
-        })
+        .map(event_from_row)
         .collect()
     }
+
+    /// A run's newest `limit` events, newest first.
+    pub async fn newest_events(&self, run_id: &str, limit: u32) -> Result<Vec<RunEvent>> {
+        sqlx::query(
+            "SELECT id, target_id, at, kind, detail FROM run_events WHERE run_id = ?
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
+    }
+}
+
+/// Which rows of a run one read returns, in id order: those after the row `after` (from the
+/// first when `None`), less the first `skip` of them, at most `limit`. A run of 100,000 targets
+/// is read a page at a time, never whole, for anything an operator asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub after: Option<i64>,
+    pub skip: u64,
+    pub limit: u32,
+}
+
+impl Page {
+    /// The first `limit` rows.
+    pub fn first(limit: u32) -> Self {
+        Self {
+            after: None,
+            skip: 0,
+            limit,
+        }
+    }
+
+    /// The `limit` rows after the row `after`.
+    pub fn after(after: i64, limit: u32) -> Self {
+        Self {
+            after: Some(after),
+            skip: 0,
+            limit,
+        }
+    }
+
+    /// Page number `number` (from 0) of pages `limit` long.
+    pub fn numbered(number: u64, limit: u32) -> Self {
+        Self {
+            after: None,
+            skip: number.saturating_mul(u64::from(limit)),
+            limit,
+        }
+    }
+}
+
+fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunEvent> {
+    Ok(RunEvent {
+        id: row.get("id"),
+        target_id: row.get("target_id"),
+        at: row.get("at"),
+        kind: row.get("kind"),
+        detail: json_column(row, "detail"),
+    })
 }
 
 /// Inserts a run and its targets (with its `run_created` event) inside the caller's transaction.

@@ -683,3 +683,146 @@ async fn a_wall_clock_jump_moves_a_tenants_deadlines_by_as_much() {
         .expect("the jump is in the run's events");
     assert_eq!(noted.detail["jump_seconds"], -3600);
 }
+
+/// Reads every page of something paged by the last row's id, `limit` rows at a time.
+async fn all_pages<T, F, Fut>(limit: u32, id_of: impl Fn(&T) -> i64, mut read: F) -> Vec<T>
+where
+    F: FnMut(Page) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>>>,
+{
+    let mut all: Vec<T> = Vec::new();
+    let mut page = Page::first(limit);
+    loop {
+        let rows = read(page).await.expect("page");
+        let full = rows.len() == limit as usize;
+        all.extend(rows);
+        match all.last() {
+            Some(last) if full => page = Page::after(id_of(last), limit),
+            _ => return all,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_run_is_read_a_page_at_a_time_and_the_pages_add_up_to_the_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let id = store
+        .create_run(&new_run(), &targets(7))
+        .await
+        .expect("create");
+    let other = store
+        .create_run(&new_run(), &targets(3))
+        .await
+        .expect("other run");
+    let mine = store.targets(&id).await.expect("targets");
+    let theirs = store.targets(&other).await.expect("targets");
+    // Outcomes of both runs interleaved, as two runs going at once write them.
+    for (i, target) in mine.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        let unrun = [
+            outcome(0, 0, OutcomeKind::Expired),
+            outcome(0, 1, OutcomeKind::Expired),
+        ];
+        store
+            .end_target(target.id, TargetState::Expired, "never online", &unrun)
+            .await
+            .expect("end");
+        if let Some(them) = theirs.get(i / 2) {
+            store
+                .end_target(them.id, TargetState::Expired, "never online", &unrun[..1])
+                .await
+                .expect("end theirs");
+        }
+    }
+
+    let whole = store.targets(&id).await.expect("targets");
+    let paged = all_pages(
+        3,
+        |t: &Target| t.id,
+        |page| store.targets_page(&id, None, page),
+    )
+    .await;
+    assert_eq!(paged, whole, "targets, 3 at a time");
+    let expired = all_pages(
+        2,
+        |t: &Target| t.id,
+        |page| store.targets_page(&id, Some(TargetState::Expired), page),
+    )
+    .await;
+    assert_eq!(
+        expired
+            .iter()
+            .map(|t| t.device_id.as_str())
+            .collect::<Vec<_>>(),
+        ["dev0", "dev2", "dev4", "dev6"]
+    );
+    let second_page = store
+        .targets_page(&id, Some(TargetState::Pending), Page::numbered(1, 2))
+        .await
+        .expect("page 2");
+    assert_eq!(
+        second_page
+            .iter()
+            .map(|t| t.device_id.as_str())
+            .collect::<Vec<_>>(),
+        ["dev5"],
+        "pending are dev1, dev3, dev5: the second page of two holds the third"
+    );
+
+    let whole = store.outcomes(&id).await.expect("outcomes");
+    assert_eq!(whole.len(), 8);
+    assert!(
+        whole
+            .iter()
+            .all(|o| mine.iter().any(|t| t.id == o.target_id))
+    );
+    for limit in [1, 3, 8, 100] {
+        let paged = all_pages(
+            limit,
+            |o: &CommandOutcome| o.id,
+            |page| store.outcomes_page(&id, None, page),
+        )
+        .await;
+        assert_eq!(paged, whole, "outcomes, {limit} at a time");
+    }
+    let dev4 = all_pages(
+        1,
+        |o: &CommandOutcome| o.id,
+        |page| store.outcomes_page(&id, Some("dev4"), page),
+    )
+    .await;
+    assert_eq!(
+        dev4,
+        whole
+            .iter()
+            .filter(|o| o.device_id == "dev4")
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    let two = store
+        .outcomes_of_targets(&id, &[mine[2].id, mine[5].id, theirs[0].id])
+        .await
+        .expect("outcomes of a page");
+    assert_eq!(
+        two.iter().map(|o| o.target_id).collect::<Vec<_>>(),
+        [mine[2].id, mine[2].id],
+        "dev5 has none yet; another run's target is not this run's"
+    );
+
+    let events = store.events(&id).await.expect("events");
+    let paged = all_pages(2, |e: &RunEvent| e.id, |page| store.events_page(&id, page)).await;
+    assert_eq!(
+        paged.iter().map(|e| e.id).collect::<Vec<_>>(),
+        events.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    let newest = store.newest_events(&id, 2).await.expect("newest");
+    assert_eq!(
+        newest.iter().map(|e| e.id).collect::<Vec<_>>(),
+        events
+            .iter()
+            .rev()
+            .take(2)
+            .map(|e| e.id)
+            .collect::<Vec<_>>()
+    );
+}
