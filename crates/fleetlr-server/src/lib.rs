@@ -12,6 +12,7 @@ pub mod auth;
 mod error;
 pub mod hooks;
 mod openapi;
+mod paging;
 mod runs;
 mod schedules;
 mod telemetry;

@@ -19,6 +19,7 @@ use crate::api::{
 };
 use crate::auth::Caller;
 use crate::error::{Answer, ApiError, internal};
+use crate::paging::{Asked, Paged};
 
 #[utoipa::path(get, path = "/api/v1/playbooks", tag = "runs", responses((status = 200, description = "names of the daemon's playbooks", body = Vec<String>), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn playbooks(
@@ -253,19 +254,25 @@ pub(crate) fn view_with_counts(run: Run, counts: &[(TargetState, u64)]) -> RunVi
     }
 }
 
+/// How the paged listings below describe their paging, and the header that links to the
+/// next page.
+const PAGING: &str = "at most `limit` rows (default 1000, at most 10000) after the row whose id is `after`; a `Link: <…>; rel=\"next\"` header gives the next page's URL while more follow";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TargetQuery {
     state: Option<String>,
+    after: Option<i64>,
+    limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/runs/{id}/targets", tag = "runs", params(("id" = String, Path, description = "run id"), ("state" = Option<String>, Query, description = "only targets in this state")), responses((status = 200, body = Vec<TargetView>), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs/{id}/targets", tag = "runs", description = PAGING, params(("id" = String, Path, description = "run id"), ("state" = Option<String>, Query, description = "only targets in this state"), ("after" = Option<i64>, Query, description = "the id of the last target of the page before"), ("limit" = Option<u32>, Query, description = "at most this many targets, in id order (default 1000, at most 10000)")), responses((status = 200, body = Vec<TargetView>, headers(("link" = String, description = "the next page, while more follow"))), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn targets(
     State(engine): State<Engine>,
     _caller: Caller,
     UrlPath(id): UrlPath<String>,
     Query(query): Query<TargetQuery>,
-) -> Answer<Json<Vec<TargetView>>> {
+) -> Answer<Paged<TargetView>> {
     let state = query
         .state
         .as_deref()
@@ -281,99 +288,114 @@ pub(crate) async fn targets(
             })
         })
         .transpose()?;
-    find_run(&engine, &id).await?;
-    let targets = engine.store().targets(&id).await?;
-    Ok(Json(
-        targets
-            .into_iter()
-            .filter(|t| state.is_none_or(|s| t.state == s))
-            .map(|t| TargetView {
-                id: t.id,
-                device_id: t.device_id,
-                device_name: t.device_name,
-                state: t.state.as_str().to_owned(),
-                call_index: t.call_index,
-                attempts: t.attempts,
-                next_attempt_at: t.next_attempt_at,
-                last_error: t.last_error,
-                offline_count: t.offline_count,
-                updated_at: t.updated_at,
-                finished_at: t.finished_at,
-            })
-            .collect(),
-    ))
+    let run = find_run(&engine, &id).await?;
+    let asked = Asked::new(query.after, query.limit);
+    let targets = engine
+        .store()
+        .targets_page(&run.id, state, asked.read())
+        .await?;
+    let path = format!("/api/v1/runs/{}/targets", run.id);
+    let filters = [("state", state.map(TargetState::as_str))];
+    Ok(asked
+        .answer(targets, |t| t.id, &path, &filters)
+        .map(|t| TargetView {
+            id: t.id,
+            device_id: t.device_id,
+            device_name: t.device_name,
+            state: t.state.as_str().to_owned(),
+            call_index: t.call_index,
+            attempts: t.attempts,
+            next_attempt_at: t.next_attempt_at,
+            last_error: t.last_error,
+            offline_count: t.offline_count,
+            updated_at: t.updated_at,
+            finished_at: t.finished_at,
+        }))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OutcomeQuery {
     device: Option<String>,
+    after: Option<i64>,
+    limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/runs/{id}/outcomes", tag = "runs", params(("id" = String, Path, description = "run id"), ("device" = Option<String>, Query, description = "only this device id")), responses((status = 200, body = Vec<OutcomeView>), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs/{id}/outcomes", tag = "runs", description = PAGING, params(("id" = String, Path, description = "run id"), ("device" = Option<String>, Query, description = "only this device id"), ("after" = Option<i64>, Query, description = "the id of the last outcome of the page before"), ("limit" = Option<u32>, Query, description = "at most this many outcomes, by target and then oldest first (default 1000, at most 10000)")), responses((status = 200, body = Vec<OutcomeView>, headers(("link" = String, description = "the next page, while more follow"))), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn outcomes(
     State(engine): State<Engine>,
     _caller: Caller,
     UrlPath(id): UrlPath<String>,
     Query(query): Query<OutcomeQuery>,
-) -> Answer<Json<Vec<OutcomeView>>> {
-    find_run(&engine, &id).await?;
-    let outcomes = engine.store().outcomes(&id).await?;
-    Ok(Json(
-        outcomes
-            .into_iter()
-            .filter(|o| query.device.as_deref().is_none_or(|d| o.device_id == d))
-            .map(|o| {
-                let artifact = o.outcome.artifact_path.clone().map(|path| ArtifactView {
-                    url: format!("/api/v1/runs/{id}/outcomes/{}/artifact", o.id),
-                    path,
-                    sha256: o.outcome.artifact_sha256.clone(),
-                    bytes: o.outcome.artifact_bytes,
-                });
-                OutcomeView {
-                    id: o.id,
-                    target_id: o.target_id,
-                    device_id: o.device_id,
-                    machine_action_id: o.machine_action_id,
-                    attempt: o.attempt,
-                    call_index: o.outcome.call_index,
-                    command_index: o.outcome.command_index,
-                    step_id: o.outcome.step_id,
-                    command_type: o.outcome.command_type.as_str().to_owned(),
-                    outcome: o.outcome.outcome.as_str().to_owned(),
-                    started_at: o.outcome.started_at,
-                    ended_at: o.outcome.ended_at,
-                    errors: o.outcome.errors,
-                    exit_code: o.outcome.exit_code,
-                    output_preview: o.outcome.output_preview,
-                    artifact,
-                    recorded_at: o.recorded_at,
-                }
-            })
-            .collect(),
-    ))
+) -> Answer<Paged<OutcomeView>> {
+    let run = find_run(&engine, &id).await?;
+    let asked = Asked::new(query.after, query.limit);
+    let device = query.device.as_deref();
+    let outcomes = engine
+        .store()
+        .outcomes_page(&run.id, device, asked.read())
+        .await?;
+    let path = format!("/api/v1/runs/{}/outcomes", run.id);
+    Ok(asked
+        .answer(outcomes, |o| o.id, &path, &[("device", device)])
+        .map(|o| outcome_view(&run.id, o)))
 }
 
-#[utoipa::path(get, path = "/api/v1/runs/{id}/events", tag = "runs", params(("id" = String, Path, description = "run id")), responses((status = 200, body = Vec<EventView>), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
+fn outcome_view(run_id: &str, o: fleetlr_store::CommandOutcome) -> OutcomeView {
+    let artifact = o.outcome.artifact_path.clone().map(|path| ArtifactView {
+        url: format!("/api/v1/runs/{run_id}/outcomes/{}/artifact", o.id),
+        path,
+        sha256: o.outcome.artifact_sha256.clone(),
+        bytes: o.outcome.artifact_bytes,
+    });
+    OutcomeView {
+        id: o.id,
+        target_id: o.target_id,
+        device_id: o.device_id,
+        machine_action_id: o.machine_action_id,
+        attempt: o.attempt,
+        call_index: o.outcome.call_index,
+        command_index: o.outcome.command_index,
+        step_id: o.outcome.step_id,
+        command_type: o.outcome.command_type.as_str().to_owned(),
+        outcome: o.outcome.outcome.as_str().to_owned(),
+        started_at: o.outcome.started_at,
+        ended_at: o.outcome.ended_at,
+        errors: o.outcome.errors,
+        exit_code: o.outcome.exit_code,
+        output_preview: o.outcome.output_preview,
+        artifact,
+        recorded_at: o.recorded_at,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/runs/{id}/events", tag = "runs", description = PAGING, params(("id" = String, Path, description = "run id"), ("after" = Option<i64>, Query, description = "the id of the last event of the page before"), ("limit" = Option<u32>, Query, description = "at most this many events, oldest first (default 1000, at most 10000)")), responses((status = 200, body = Vec<EventView>, headers(("link" = String, description = "the next page, while more follow"))), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn events(
     State(engine): State<Engine>,
     _caller: Caller,
     UrlPath(id): UrlPath<String>,
-) -> Answer<Json<Vec<EventView>>> {
-    find_run(&engine, &id).await?;
-    let events = engine.store().events(&id).await?;
-    Ok(Json(
-        events
-            .into_iter()
-            .map(|e| EventView {
-                id: e.id,
-                target_id: e.target_id,
-                at: e.at,
-                kind: e.kind,
-                detail: e.detail,
-            })
-            .collect(),
-    ))
+    Query(query): Query<EventQuery>,
+) -> Answer<Paged<EventView>> {
+    let run = find_run(&engine, &id).await?;
+    let asked = Asked::new(query.after, query.limit);
+    let events = engine.store().events_page(&run.id, asked.read()).await?;
+    let path = format!("/api/v1/runs/{}/events", run.id);
+    Ok(asked
+        .answer(events, |e| e.id, &path, &[])
+        .map(|e| EventView {
+            id: e.id,
+            target_id: e.target_id,
+            at: e.at,
+            kind: e.kind,
+            detail: e.detail,
+        }))
 }
 
 /// Streams a stored result; the path comes from the store but is checked again so nothing

@@ -917,3 +917,141 @@ async fn a_run_started_by_a_schedule_links_to_it() {
         );
     }
 }
+
+/// Follows `Link: <…>; rel="next"` from `first` to the last page, answering every row and the
+/// number of pages.
+async fn every_page(daemon: &harness::Daemon, first: &str) -> (Vec<Value>, usize) {
+    let mut rows = Vec::new();
+    let mut pages = 0;
+    let mut next = Some(first.to_owned());
+    while let Some(url) = next {
+        let page = daemon.get(&url).await;
+        assert_eq!(page.status, StatusCode::OK, "{url}: {}", page.json);
+        rows.extend(page.json.as_array().expect("an array").iter().cloned());
+        pages += 1;
+        next = page
+            .header("link")
+            .strip_prefix('<')
+            .and_then(|link| link.strip_suffix(">; rel=\"next\""))
+            .map(str::to_owned);
+        assert!(pages <= 20, "the pages never end");
+    }
+    (rows, pages)
+}
+
+#[tokio::test]
+async fn a_runs_targets_outcomes_and_events_come_a_page_at_a_time() {
+    let daemon = start().await;
+    let store = daemon.engine.store();
+    let devices: Vec<NewTarget> = (0..7)
+        .map(|i| NewTarget {
+            device_id: format!("dev-{i}"),
+            device_name: Some(format!("ws-{i}.corp")),
+            inactive_recheck_at: None,
+        })
+        .collect();
+    let id = store
+        .create_run(&offstage_run(TriggerKind::Api, None), &devices)
+        .await
+        .expect("run stored");
+    let targets = store.targets(&id).await.expect("targets");
+    for target in targets.iter().step_by(2) {
+        let outcomes: Vec<NewOutcome> = (0..2)
+            .map(|i| NewOutcome {
+                call_index: 0,
+                command_index: i,
+                step_id: format!("step{i}"),
+                command_type: CommandType::RunScript,
+                outcome: OutcomeKind::Expired,
+                started_at: None,
+                ended_at: None,
+                errors: vec![],
+                exit_code: None,
+                output_preview: None,
+                artifact_path: None,
+                artifact_sha256: None,
+                artifact_bytes: None,
+                capture_retry: None,
+            })
+            .collect();
+        store
+            .end_target(
+                target.id,
+                fleetlr_store::TargetState::Expired,
+                "never online",
+                &outcomes,
+            )
+            .await
+            .expect("ended");
+    }
+
+    let (all, pages) = every_page(&daemon, &format!("/api/v1/runs/{id}/targets?limit=3")).await;
+    let ids: Vec<i64> = all.iter().map(|t| t["id"].as_i64().expect("id")).collect();
+    assert_eq!(ids, targets.iter().map(|t| t.id).collect::<Vec<_>>());
+    assert_eq!(pages, 3, "3 + 3 + 1");
+    let (expired, _) = every_page(
+        &daemon,
+        &format!("/api/v1/runs/{id}/targets?state=expired&limit=1"),
+    )
+    .await;
+    assert_eq!(
+        expired
+            .iter()
+            .map(|t| t["device_id"].clone())
+            .collect::<Vec<_>>(),
+        [
+            json!("dev-0"),
+            json!("dev-2"),
+            json!("dev-4"),
+            json!("dev-6")
+        ],
+        "the state filter is kept from page to page"
+    );
+    let whole = daemon.get(&format!("/api/v1/runs/{id}/targets")).await;
+    assert_eq!(
+        (whole.json.as_array().map(Vec::len), whole.header("link")),
+        (Some(7), ""),
+        "one page holds 1000 when not told otherwise; no link after the last"
+    );
+
+    let (outcomes, pages) =
+        every_page(&daemon, &format!("/api/v1/runs/{id}/outcomes?limit=3")).await;
+    assert_eq!((outcomes.len(), pages), (8, 3));
+    let order: Vec<(i64, String)> = outcomes
+        .iter()
+        .map(|o| {
+            (
+                o["target_id"].as_i64().expect("target"),
+                o["step_id"].as_str().expect("step").to_owned(),
+            )
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "by target, then in order");
+    let (dev4, _) = every_page(
+        &daemon,
+        &format!("/api/v1/runs/{id}/outcomes?device=dev-4&limit=1"),
+    )
+    .await;
+    assert_eq!(
+        dev4.iter()
+            .map(|o| o["device_id"].clone())
+            .collect::<Vec<_>>(),
+        [json!("dev-4"), json!("dev-4")]
+    );
+
+    let (events, _) = every_page(&daemon, &format!("/api/v1/runs/{id}/events?limit=2")).await;
+    let stored = store.events(&id).await.expect("events");
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e["id"].as_i64().expect("id"))
+            .collect::<Vec<_>>(),
+        stored.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    daemon
+        .get(&format!("/api/v1/runs/{id}/targets?after=x"))
+        .await
+        .assert_error(400, "bad_request");
+}

@@ -207,6 +207,32 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<Value> {
+        Ok(self.exchange(method, path, body).await?.0)
+    }
+
+    /// Every row of a paged listing: its pages, each followed to the next by its `Link`
+    /// header, as one JSON array.
+    pub(crate) async fn all_pages(&self, path: &str) -> anyhow::Result<Value> {
+        let mut rows = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(path) = next {
+            let (page, link) = self.exchange(reqwest::Method::GET, &path, None).await?;
+            match page {
+                Value::Array(page) => rows.extend(page),
+                other => bail!("the daemon answered {path} with {other} where a list was expected"),
+            }
+            next = link;
+        }
+        Ok(Value::Array(rows))
+    }
+
+    /// The answer to one request, and the path of the next page when it is one page of many.
+    async fn exchange(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(Value, Option<String>)> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
         if let Some(token) = &self.token {
@@ -226,6 +252,12 @@ impl Api {
             }
         })?;
         let status = response.status();
+        let next = response
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|link| link.to_str().ok())
+            .and_then(next_page)
+            .map(str::to_owned);
         let value: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
             let message = value["error"]["message"]
@@ -233,8 +265,15 @@ impl Api {
                 .map_or_else(|| format!("the daemon answered {status}"), str::to_owned);
             bail!("{message}");
         }
-        Ok(value)
+        Ok((value, next))
     }
+}
+
+/// The next page's path in a `Link` header, as the daemon writes it: `<path>; rel="next"`.
+fn next_page(link: &str) -> Option<&str> {
+    link.strip_suffix("; rel=\"next\"")?
+        .strip_prefix('<')?
+        .strip_suffix('>')
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -399,19 +438,9 @@ pub fn runs(command: &RunsCommand) -> anyhow::Result<ExitCode> {
                 let run = api
                     .call(reqwest::Method::GET, &format!("/api/v1/runs/{id}"), None)
                     .await?;
-                let targets = api
-                    .call(
-                        reqwest::Method::GET,
-                        &format!("/api/v1/runs/{id}/targets"),
-                        None,
-                    )
-                    .await?;
+                let targets = api.all_pages(&format!("/api/v1/runs/{id}/targets")).await?;
                 let outcomes = api
-                    .call(
-                        reqwest::Method::GET,
-                        &format!("/api/v1/runs/{id}/outcomes"),
-                        None,
-                    )
+                    .all_pages(&format!("/api/v1/runs/{id}/outcomes"))
                     .await?;
                 let all = serde_json::json!({"run": run, "targets": targets, "outcomes": outcomes});
                 let run: RunView = serde_json::from_value(run).context("reading the run")?;
@@ -783,6 +812,16 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         run: RunArgs,
+    }
+
+    #[test]
+    fn the_next_page_is_read_from_the_link_header_and_nothing_else_is() {
+        assert_eq!(
+            next_page("</api/v1/runs/r/targets?limit=2&after=9>; rel=\"next\""),
+            Some("/api/v1/runs/r/targets?limit=2&after=9")
+        );
+        assert_eq!(next_page("</x>; rel=\"prev\""), None);
+        assert_eq!(next_page("/x; rel=\"next\""), None);
     }
 
     #[test]

@@ -21,11 +21,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use fleetlr_engine::Engine;
-use fleetlr_store::{CommandOutcome, Role, RunEvent, RunState, Target, TargetState};
+use fleetlr_store::{CommandOutcome, Page, Role, RunEvent, RunState, Target, TargetState};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::runs::{self, control, find_run, run_view, view_with_counts};
+use crate::runs::{self, control, find_run, view_with_counts};
 use crate::schedules;
 use session::{CsrfForm, Session};
 
@@ -36,10 +36,10 @@ const MAX_FORM_BYTES: usize = 8 * 1024;
 const LISTED_RUNS: u32 = 100;
 
 /// Targets on one page of a run's detail.
-const TARGETS_PER_PAGE: usize = 100;
+const TARGETS_PER_PAGE: u32 = 100;
 
 /// Events the detail shows, newest first.
-const SHOWN_EVENTS: usize = 200;
+const SHOWN_EVENTS: u32 = 200;
 
 /// The console's routes (`/` and `/ui/...`), to merge beside the API.
 pub(crate) fn routes() -> Router<Engine> {
@@ -163,7 +163,7 @@ async fn runs_page(
 struct RunQuery {
     state: Option<String>,
     #[serde(default)]
-    page: usize,
+    page: u64,
     part: Option<String>,
     /// Set by the redirect after a control went through.
     done: Option<String>,
@@ -227,11 +227,11 @@ async fn run_detail(
 pub(crate) struct RunDetail {
     pub run: crate::api::RunView,
     pub filter: Option<TargetState>,
-    pub page: usize,
-    pub pages: usize,
+    pub page: u64,
+    pub pages: u64,
     /// Targets shown, each with its command outcomes (oldest first).
     pub targets: Vec<(Target, Vec<CommandOutcome>)>,
-    pub matching_targets: usize,
+    pub matching_targets: u64,
     pub retryable: bool,
     pub events: Vec<RunEvent>,
 }
@@ -240,43 +240,51 @@ async fn load_detail(
     engine: &Engine,
     id: &str,
     filter: Option<TargetState>,
-    page: usize,
+    page: u64,
 ) -> Result<RunDetail, ApiError> {
     let store = engine.store();
-    let run = run_view(engine, find_run(engine, id).await?).await?;
-    let all = store.targets(id).await?;
-    let retryable = all.iter().any(|t| {
+    let run = find_run(engine, id).await?;
+    // Counts, one page of targets, their outcomes and the newest events: what the page shows,
+    // and nothing more, however many devices the run has (it is read again every refresh).
+    let counts = store.target_counts(id).await?;
+    let count_of = |wanted: &dyn Fn(TargetState) -> bool| -> u64 {
+        counts
+            .iter()
+            .filter(|(state, _)| wanted(*state))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let retryable = count_of(&|state| {
         matches!(
-            t.state,
+            state,
             TargetState::Failed | TargetState::TimedOut | TargetState::Expired
         )
-    });
-    let matching: Vec<_> = all
-        .into_iter()
-        .filter(|t| filter.is_none_or(|f| t.state == f))
-        .collect();
-    let pages = matching.len().div_ceil(TARGETS_PER_PAGE).max(1);
+    }) > 0;
+    let matching_targets = count_of(&|state| filter.is_none_or(|f| state == f));
+    let pages = matching_targets
+        .div_ceil(u64::from(TARGETS_PER_PAGE))
+        .max(1);
     let page = page.min(pages - 1);
+    let shown = store
+        .targets_page(id, filter, Page::numbered(page, TARGETS_PER_PAGE))
+        .await?;
+    let ids: Vec<i64> = shown.iter().map(|t| t.id).collect();
     let mut by_target: BTreeMap<i64, Vec<CommandOutcome>> = BTreeMap::new();
-    for outcome in store.outcomes(id).await? {
+    for outcome in store.outcomes_of_targets(id, &ids).await? {
         by_target
             .entry(outcome.target_id)
             .or_default()
             .push(outcome);
     }
-    let matching_targets = matching.len();
-    let targets = matching
+    let targets = shown
         .into_iter()
-        .skip(page * TARGETS_PER_PAGE)
-        .take(TARGETS_PER_PAGE)
         .map(|target| {
             let mine = by_target.remove(&target.id).unwrap_or_default();
             (target, mine)
         })
         .collect();
-    let mut events = store.events(id).await?;
-    events.reverse();
-    events.truncate(SHOWN_EVENTS);
+    let events = store.newest_events(id, SHOWN_EVENTS).await?;
+    let run = view_with_counts(run, &counts);
     Ok(RunDetail {
         run,
         filter,

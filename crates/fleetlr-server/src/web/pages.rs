@@ -739,7 +739,7 @@ fn short_id(id: &str) -> &str {
 
 /// A page's URL keeping its state filter and page; with `live`, the URL its live region is
 /// refreshed from.
-fn page_url(path: &str, state: Option<&str>, page: usize, live: bool) -> String {
+fn page_url(path: &str, state: Option<&str>, page: u64, live: bool) -> String {
     let mut query = Vec::new();
     if live {
         query.push("part=live".to_owned());
