@@ -158,6 +158,46 @@ impl Daemon {
         Ok(body)
     }
 
+    /// Every row of one of the API's paged listings (`path` without a query), read the
+    /// largest page at a time, each after the last row's id.
+    pub async fn get_all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
+        const PAGE: usize = 10_000;
+        let mut rows: Vec<Value> = Vec::new();
+        loop {
+            let after = rows
+                .last()
+                .and_then(|row| row["id"].as_i64())
+                .map_or_else(String::new, |id| format!("&after={id}"));
+            let page = self.get(&format!("{path}?limit={PAGE}{after}")).await?;
+            let page = page.as_array().cloned().unwrap_or_default();
+            let last = page.len() < PAGE;
+            rows.extend(page);
+            if last {
+                return Ok(rows);
+            }
+        }
+    }
+
+    /// Fetches a console page as a signed-in browser does (the session cookie holds the
+    /// token) and returns how long the whole answer took.
+    pub async fn console_page(&self, path: &str) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(
+                reqwest::header::COOKIE,
+                format!("fleetlr_session={}", self.token),
+            )
+            .header(reqwest::header::ACCEPT, "text/html")
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.text().await?;
+        anyhow::ensure!(status.is_success(), "GET {path}: {status} {body}");
+        Ok(started.elapsed())
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let response = self
             .http

@@ -462,9 +462,11 @@ async fn last_end(
     asked_wall: DateTime<Utc>,
     speedup: f64,
 ) -> anyhow::Result<Option<f64>> {
-    let targets = daemon.get(&format!("/api/v1/runs/{run}/targets")).await?;
+    let targets = daemon
+        .get_all(&format!("/api/v1/runs/{run}/targets"))
+        .await?;
     let mut last: Option<f64> = Some(0.0);
-    for target in targets.as_array().into_iter().flatten() {
+    for target in &targets {
         if !target["device_id"]
             .as_str()
             .is_some_and(|d| devices.contains(d))
@@ -735,6 +737,25 @@ async fn alerts_under_load(
     Ok(())
 }
 
+/// How often the console's run page refreshes its live region (its script's interval).
+const CONSOLE_REFRESH: Duration = Duration::from_secs(2);
+
+/// Refreshes a run's console page the way an operator's open browser tab does, for `window` of
+/// wall time; answers how long each refresh took, in seconds.
+async fn watch_console(daemon: &Daemon, run: &str, window: Duration) -> anyhow::Result<Vec<f64>> {
+    let end = Instant::now() + window;
+    let mut took = Vec::new();
+    while Instant::now() < end {
+        let refresh = daemon
+            .console_page(&format!("/ui/runs/{run}?part=live"))
+            .await?;
+        took.push(refresh.as_secs_f64());
+        tokio::time::sleep(CONSOLE_REFRESH.min(end.saturating_duration_since(Instant::now())))
+            .await;
+    }
+    Ok(took)
+}
+
 async fn overhead(
     scenario: &Scenario,
     plan: &Plan,
@@ -752,7 +773,13 @@ async fn overhead(
         .await?;
     let created_after = asked.elapsed();
     let watched = Instant::now();
-    tokio::time::sleep(setup.sim.wall(observe)).await;
+    let refreshes = watch_console(&setup.daemon, &id, setup.sim.wall(observe)).await?;
+    let listing = Instant::now();
+    setup
+        .daemon
+        .get(&format!("/api/v1/runs/{id}/targets"))
+        .await?;
+    let listed_after = listing.elapsed();
     let usage = setup.daemon.usage();
     let watched_secs = watched.elapsed().as_secs_f64() * scenario.speedup;
     let run = setup.daemon.get(&format!("/api/v1/runs/{id}")).await?;
@@ -789,6 +816,18 @@ async fn overhead(
         ("restart_to_ready_secs_wall".to_owned(), ready),
         ("targets_queued_at_restart".to_owned(), queued as f64),
         ("rss_anon_mib_at_end".to_owned(), usage.anon_mib),
+        (
+            "console_refresh_p50_secs_wall".to_owned(),
+            bounds::percentile(&refreshes, 50.0).unwrap_or(f64::NAN),
+        ),
+        (
+            "console_refresh_max_secs_wall".to_owned(),
+            bounds::percentile(&refreshes, 100.0).unwrap_or(f64::NAN),
+        ),
+        (
+            "targets_listing_secs_wall".to_owned(),
+            listed_after.as_secs_f64(),
+        ),
         ("rss_file_mib_at_end".to_owned(), usage.file_mib),
     ]);
     report.notes.push(format!(
@@ -812,6 +851,11 @@ async fn overhead(
             met: ready <= 2.0,
         },
     ]);
+    report.notes.push(format!(
+        "An operator watches the run in the console the whole window: its live region is fetched as the page's script does, every {} s of wall time ({} refreshes); then the first page of the run's targets is read through the API, as `fleetlr runs show` starts to. Both are inside the peak RSS above.",
+        CONSOLE_REFRESH.as_secs(),
+        refreshes.len()
+    ));
     report.notes.push(format!(
         "The run is watched for {} of tenant time ({:.0} s of wall time), then the daemon is killed -9 and started again on the same database; \"ready\" is the process start to `/readyz` answering 200 (it includes the process start and the store's integrity check). CPU is the daemon's user+system time over the window divided by the tenant time it covered, i.e. its load at real speed.",
         fleetlr_playbook::format_duration(observe),
