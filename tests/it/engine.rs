@@ -488,3 +488,57 @@ async fn a_failing_canary_or_a_tripped_breaker_pauses_the_run_until_an_operator_
     assert_eq!(cancelled as u64, pending * 3);
     engine.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_run_bigger_than_a_batch_ends_every_device_with_every_command_recorded() {
+    fleetlr_tests::init_logging();
+    // More devices than the engine ends in one batch (500), so the ending spans several ticks.
+    let scenario = "fleet: {count: 1100}\nscripts:\n  triage.ps1: {duration: 8m..10m}\n  cleanup.ps1: {duration: 5s}\n";
+    let sim = start_sim(|a| a.speedup = SPEEDUP, scenario).await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(&sim, root.path(), limits()).await;
+    let devices = all_device_ids(&sim).await;
+    let run = engine
+        .create_run(request("e2e-triage", devices.clone()))
+        .await
+        .expect("run");
+    eventually(
+        Duration::from_secs(30),
+        "a first device in flight",
+        || async {
+            let counts = engine.store().target_counts(&run).await.expect("counts");
+            counts
+                .iter()
+                .any(|(s, _)| *s == TargetState::InFlight)
+                .then_some(())
+        },
+    )
+    .await;
+    engine.cancel_run(&run, "alice").await.expect("cancel");
+    assert_eq!(
+        wait_for_end(&engine, &run, Duration::from_secs(120)).await,
+        RunState::Cancelled
+    );
+    let counts = engine.store().target_counts(&run).await.expect("counts");
+    let cancelled = counts
+        .iter()
+        .find(|(s, _)| *s == TargetState::Cancelled)
+        .map_or(0, |(_, n)| *n);
+    assert!(
+        cancelled >= 1100 - 25 && counts.iter().all(|(s, _)| s.is_final()),
+        "{counts:?}"
+    );
+    // Every command of every device has its one outcome (a retried step would have more).
+    let mut per_target: BTreeMap<i64, usize> = BTreeMap::new();
+    for outcome in engine.store().outcomes(&run).await.expect("outcomes") {
+        *per_target.entry(outcome.target_id).or_default() += 1;
+    }
+    assert_eq!(per_target.len(), 1100);
+    assert!(
+        per_target.values().all(|n| *n == 3),
+        "{:?}",
+        per_target.iter().find(|(_, n)| **n != 3)
+    );
+    assert_limits_kept(&sim.stats().await);
+    engine.shutdown(Duration::from_secs(5)).await;
+}

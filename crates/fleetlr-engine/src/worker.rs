@@ -41,6 +41,8 @@ use crate::wall_clock::WallClock;
 const BREAKER_MIN_SAMPLE: u64 = 5;
 /// Due targets fetched per run when looking for the next submission.
 const CANDIDATES_PER_RUN: u32 = 64;
+/// Queued targets of a cancelled or expired run ended per transaction (and per tick).
+const END_BATCH: u32 = 500;
 /// Shortest poll interval (tenant time), used while every collection slot is taken.
 const BUSY_POLL_FLOOR: Duration = Duration::from_secs(4);
 /// Shortest poll interval in wall-clock time, whatever a simulated tenant's speed-up.
@@ -127,6 +129,8 @@ impl Flight {
 /// A run's compiled playbook and bound values, kept while the run is open.
 struct Plan {
     run: Run,
+    /// Past its expiry: its queued targets are being ended, none is submitted.
+    expired: bool,
     compiled: Arc<CompiledPlaybook>,
     params: Arc<BTreeMap<String, ParamValue>>,
     alert: Option<Arc<BTreeMap<String, String>>>,
@@ -164,6 +168,7 @@ impl Plan {
         });
         Ok(Self {
             run,
+            expired: false,
             compiled: Arc::new(compiled),
             params: Arc::new(params),
             alert: alert.map(Arc::new),
@@ -498,10 +503,21 @@ impl Worker {
         }
         let now = self.tenant.clock.now();
         let expired = parse_stamp(&run.expires_at).is_some_and(|at| at <= now);
-        if run.state == RunState::Cancelling {
-            self.end_queued(run_id, TargetState::Cancelled).await?;
-        } else if expired {
-            self.end_queued(run_id, TargetState::Expired).await?;
+        if let Some(plan) = self.plans.get_mut(run_id) {
+            plan.expired = expired;
+        }
+        let ending = if run.state == RunState::Cancelling {
+            Some(TargetState::Cancelled)
+        } else {
+            expired.then_some(TargetState::Expired)
+        };
+        if let Some(state) = ending
+            && self.end_queued(run_id, state).await?
+        {
+            // More are queued: the next tick ends the next batch, after polling and serving the
+            // tenant's other runs, so a response is never held up behind a big run's ending.
+            self.wake_within(Duration::ZERO);
+            return Ok(());
         }
         let counts: HashMap<TargetState, u64> = self
             .store
@@ -567,7 +583,13 @@ impl Worker {
 
     /// Ends every queued target of a run (no action in flight) as cancelled or expired, with an
     /// outcome for each command it will now never run.
-    async fn end_queued(&mut self, run_id: &str, state: TargetState) -> fleetlr_store::Result<()> {
+    /// Ends up to `END_BATCH` of a run's queued targets (cancelled or expired) in one
+    /// transaction, each with its unrun commands recorded; answers whether more are queued.
+    async fn end_queued(
+        &mut self,
+        run_id: &str,
+        state: TargetState,
+    ) -> fleetlr_store::Result<bool> {
         let (kind, reason) = match state {
             TargetState::Cancelled => (
                 fleetlr_store::OutcomeKind::Cancelled,
@@ -579,26 +601,32 @@ impl Worker {
             ),
         };
         let far = Utc::now() + chrono::TimeDelta::days(36_500);
+        let mut batch = Vec::new();
         for queued in [TargetState::Pending, TargetState::WaitingOffline] {
-            loop {
-                let targets = self.store.due_targets(run_id, queued, far, 500).await?;
-                if targets.is_empty() {
-                    break;
-                }
-                for target in targets {
-                    let outcomes = match self.plans.get(run_id).map(|plan| plan.render(&target)) {
-                        Some(Ok(calls)) => {
-                            outcome::unrun(&calls, target.call_index, kind, kind, Some(reason))
-                        }
-                        _ => Vec::new(),
-                    };
-                    self.store
-                        .end_target(target.id, state, reason, &outcomes)
-                        .await?;
-                }
+            let room = END_BATCH - batch.len() as u32;
+            if room == 0 {
+                break;
             }
+            batch.extend(self.store.due_targets(run_id, queued, far, room).await?);
         }
-        Ok(())
+        if batch.is_empty() {
+            return Ok(false);
+        }
+        let full = batch.len() as u32 == END_BATCH;
+        let ends: Vec<(i64, Vec<fleetlr_store::NewOutcome>)> = batch
+            .iter()
+            .map(|target| {
+                let outcomes = match self.plans.get(run_id).map(|plan| plan.render(target)) {
+                    Some(Ok(calls)) => {
+                        outcome::unrun(&calls, target.call_index, kind, kind, Some(reason))
+                    }
+                    _ => Vec::new(),
+                };
+                (target.id, outcomes)
+            })
+            .collect();
+        self.store.end_targets(state, reason, &ends).await?;
+        Ok(full)
     }
 
     /// Resolves submissions whose answer was lost, by looking for their marker in the device's
@@ -921,7 +949,9 @@ impl Worker {
             }
             // Fetch the due targets of runs that may start now (lazily, once per tick).
             for (id, plan) in &self.plans {
-                if plan.run.state != RunState::Running && plan.run.state != RunState::Queued {
+                if plan.run.state != RunState::Running && plan.run.state != RunState::Queued
+                    || plan.expired
+                {
                     continue;
                 }
                 if !self.slots.available(plan.run.priority) || !fetched.insert(id.clone()) {

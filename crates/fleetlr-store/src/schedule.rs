@@ -257,23 +257,38 @@ impl Store {
         reason: &str,
         outcomes: &[NewOutcome],
     ) -> Result<()> {
+        self.end_targets(state, reason, &[(target_id, outcomes.to_vec())])
+            .await
+    }
+
+    /// Ends many targets as `end_target` does, in one transaction: a cancelled or expired run
+    /// of 100,000 queued devices is ended in batches, not with a disk flush per device.
+    pub async fn end_targets(
+        &self,
+        state: TargetState,
+        reason: &str,
+        ends: &[(i64, Vec<NewOutcome>)],
+    ) -> Result<()> {
         let mut tx = self.write().await?;
-        let run_id: Option<String> = sqlx::query_scalar(
-            "SELECT run_id FROM targets WHERE id = ? AND state IN ('pending', 'waiting_offline', 'submitting')",
-        )
-        .bind(target_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(run_id) = run_id else {
-            // Already ended (or in flight): nothing to do, which keeps this idempotent.
-            return Ok(());
-        };
-        for outcome in outcomes {
-            outcomes::insert(&mut tx, target_id, None, outcome).await?;
-        }
-        finish_target(&mut tx, target_id, state, Some(reason), &now()).await?;
+        let at = now();
         let detail = serde_json::json!({"state": state.as_str(), "reason": reason});
-        append_event(&mut tx, &run_id, Some(target_id), "target_ended", &detail).await?;
+        for (target_id, outcomes) in ends {
+            let run_id: Option<String> = sqlx::query_scalar(
+                "SELECT run_id FROM targets WHERE id = ? AND state IN ('pending', 'waiting_offline', 'submitting')",
+            )
+            .bind(target_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(run_id) = run_id else {
+                // Already ended (or in flight): nothing to do, which keeps this idempotent.
+                continue;
+            };
+            for outcome in outcomes {
+                outcomes::insert(&mut tx, *target_id, None, outcome).await?;
+            }
+            finish_target(&mut tx, *target_id, state, Some(reason), &at).await?;
+            append_event(&mut tx, &run_id, Some(*target_id), "target_ended", &detail).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
