@@ -794,6 +794,35 @@ async fn overhead(
     let restarting = Instant::now();
     let restarted = Daemon::start(exe, &config, setup.sim.handle.client_secret()).await?;
     let ready = restarting.elapsed().as_secs_f64();
+    // Then the operator cancels the run: every queued target ends with its commands recorded
+    // as cancelled, while the daemon goes on serving its other runs.
+    let cancelling = Instant::now();
+    restarted
+        .post(&format!("/api/v1/runs/{id}/cancel"), &json!({}))
+        .await?;
+    // An alert's response run arrives meanwhile, on a device of the run being ended.
+    let alerted = devices.last().context("no devices")?;
+    let responding = Instant::now();
+    let response = restarted
+        .post(
+            "/api/v1/runs",
+            &json!({"playbook": plan.name, "targets": {"devices": [alerted]}, "priority": "response", "started_by": "bench"}),
+        )
+        .await?;
+    let response = response["id"].as_str().context("run id")?.to_owned();
+    wait_for(Duration::from_secs(600), || async {
+        let run = restarted.get(&format!("/api/v1/runs/{response}")).await?;
+        let queued = run["targets"]["pending"].as_u64().unwrap_or(0);
+        Ok((queued == 0).then_some(0.0))
+    })
+    .await?;
+    let response_sent_after = responding.elapsed().as_secs_f64();
+    wait_for(Duration::from_secs(600), || async {
+        let run = restarted.get(&format!("/api/v1/runs/{id}")).await?;
+        Ok((run["state"] == "cancelled").then_some(0.0))
+    })
+    .await?;
+    let cancelled_after = cancelling.elapsed().as_secs_f64();
     drop(restarted);
     let mut strategy = Strategy {
         name: "fleetlr".into(),
@@ -815,6 +844,11 @@ async fn overhead(
         ),
         ("restart_to_ready_secs_wall".to_owned(), ready),
         ("targets_queued_at_restart".to_owned(), queued as f64),
+        ("cancel_to_cancelled_secs_wall".to_owned(), cancelled_after),
+        (
+            "response_submitted_while_cancelling_secs_wall".to_owned(),
+            response_sent_after,
+        ),
         ("rss_anon_mib_at_end".to_owned(), usage.anon_mib),
         (
             "console_refresh_p50_secs_wall".to_owned(),
@@ -857,7 +891,7 @@ async fn overhead(
         refreshes.len()
     ));
     report.notes.push(format!(
-        "The run is watched for {} of tenant time ({:.0} s of wall time), then the daemon is killed -9 and started again on the same database; \"ready\" is the process start to `/readyz` answering 200 (it includes the process start and the store's integrity check). CPU is the daemon's user+system time over the window divided by the tenant time it covered, i.e. its load at real speed.",
+        "The run is watched for {} of tenant time ({:.0} s of wall time), then the daemon is killed -9 and started again on the same database; \"ready\" is the process start to `/readyz` answering 200 (it includes the process start and the store's integrity check). CPU is the daemon's user+system time over the window divided by the tenant time it covered, i.e. its load at real speed. Last, the restarted daemon is asked to cancel the run: `cancel_to_cancelled_secs_wall` is how long until every queued target had ended with its commands recorded as cancelled, and `response_submitted_while_cancelling_secs_wall` how long a response run started just after the cancel waited to be submitted (its device is one of the run's).",
         fleetlr_playbook::format_duration(observe),
         setup.sim.wall(observe).as_secs_f64()
     ));
