@@ -891,7 +891,7 @@ async fn overhead(
         refreshes.len()
     ));
     report.notes.push(format!(
-        "The run is watched for {} of tenant time ({:.0} s of wall time), then the daemon is killed -9 and started again on the same database; \"ready\" is the process start to `/readyz` answering 200 (it includes the process start and the store's integrity check). CPU is the daemon's user+system time over the window divided by the tenant time it covered, i.e. its load at real speed. Last, the restarted daemon is asked to cancel the run: `cancel_to_cancelled_secs_wall` is how long until every queued target had ended with its commands recorded as cancelled, and `response_submitted_while_cancelling_secs_wall` how long a response run started just after the cancel waited to be submitted (its device is one of the run's).",
+        "The run is watched for {} of tenant time ({:.0} s of wall time), then the daemon is killed -9 and started again on the same database; \"ready\" is the process start to `/readyz` answering 200 (it includes the process start and the store's integrity check). CPU is the daemon's user+system time over the window divided by the tenant time it covered, i.e. its load at real speed. Last, the restarted daemon is asked to cancel the run: `cancel_to_cancelled_secs_wall` is how long until every queued target had ended with its commands recorded as cancelled, and `response_submitted_while_cancelling_secs_wall` how long a response run started just after the cancel waited to be submitted (its device is one of the run's). The SQLite size is read after the cancel, with every command of the cancelled devices recorded.",
         fleetlr_playbook::format_duration(observe),
         setup.sim.wall(observe).as_secs_f64()
     ));
