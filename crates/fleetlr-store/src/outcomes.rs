@@ -111,12 +111,7 @@ impl Store {
             ))
             .bind(run_id),
         };
-        query
-            .bind(after.0)
-            .bind(after.0)
-            .bind(after.1)
-            .bind(i64::from(page.limit))
-            .bind(i64::try_from(page.skip).unwrap_or(i64::MAX))
+        page.bind_bounds(query.bind(after.0).bind(after.0).bind(after.1))
             .fetch_all(&self.pool)
             .await?
             .iter()

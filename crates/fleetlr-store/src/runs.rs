@@ -248,10 +248,7 @@ impl Store {
             )
             .bind(run_id),
         };
-        query
-            .bind(page.after.unwrap_or(i64::MIN))
-            .bind(i64::from(page.limit))
-            .bind(i64::try_from(page.skip).unwrap_or(i64::MAX))
+        page.bind_bounds(query.bind(page.after_id()))
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -267,19 +264,18 @@ impl Store {
 
     /// One page of a run's events, oldest first.
     pub async fn events_page(&self, run_id: &str, page: Page) -> Result<Vec<RunEvent>> {
-        sqlx::query(
+        let query = sqlx::query(
             "SELECT id, target_id, at, kind, detail FROM run_events WHERE run_id = ? AND id > ?
              ORDER BY id LIMIT ? OFFSET ?",
         )
         .bind(run_id)
-        .bind(page.after.unwrap_or(i64::MIN))
-        .bind(i64::from(page.limit))
-        .bind(i64::try_from(page.skip).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(event_from_row)
-        .collect()
+        .bind(page.after_id());
+        page.bind_bounds(query)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(event_from_row)
+            .collect()
     }
 
     /// A run's newest `limit` events, newest first.
@@ -325,6 +321,21 @@ impl Page {
             skip: 0,
             limit,
         }
+    }
+
+    /// The id rows come after: `i64::MIN` from the first row.
+    pub(crate) fn after_id(self) -> i64 {
+        self.after.unwrap_or(i64::MIN)
+    }
+
+    /// Binds the `LIMIT ? OFFSET ?` that ends a page's statement.
+    pub(crate) fn bind_bounds<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+        query
+            .bind(i64::from(self.limit))
+            .bind(i64::try_from(self.skip).unwrap_or(i64::MAX))
     }
 
     /// Page number `number` (from 0) of pages `limit` long.
