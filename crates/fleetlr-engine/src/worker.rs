@@ -581,10 +581,9 @@ impl Worker {
         Ok(())
     }
 
-    /// Ends every queued target of a run (no action in flight) as cancelled or expired, with an
-    /// outcome for each command it will now never run.
-    /// Ends up to `END_BATCH` of a run's queued targets (cancelled or expired) in one
-    /// transaction, each with its unrun commands recorded; answers whether more are queued.
+    /// Ends up to `END_BATCH` of a run's queued targets (no action in flight) as cancelled or
+    /// expired, in one transaction, each with an outcome for every command it will now never
+    /// run; answers whether more may be queued.
     async fn end_queued(
         &mut self,
         run_id: &str,
