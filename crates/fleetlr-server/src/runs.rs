@@ -262,11 +262,12 @@ const PAGING: &str = "at most `limit` rows (default 1000, at most 10000) after t
 #[serde(deny_unknown_fields)]
 pub(crate) struct TargetQuery {
     state: Option<String>,
+    device: Option<String>,
     after: Option<i64>,
     limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/runs/{id}/targets", tag = "runs", description = PAGING, params(("id" = String, Path, description = "run id"), ("state" = Option<String>, Query, description = "only targets in this state"), ("after" = Option<i64>, Query, description = "the id of the last target of the page before"), ("limit" = Option<u32>, Query, description = "at most this many targets, in id order (default 1000, at most 10000)")), responses((status = 200, body = Vec<TargetView>, headers(("link" = String, description = "the next page, while more follow"))), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs/{id}/targets", tag = "runs", description = PAGING, params(("id" = String, Path, description = "run id"), ("state" = Option<String>, Query, description = "only targets in this state"), ("device" = Option<String>, Query, description = "only the target of this device, by id or by name"), ("after" = Option<i64>, Query, description = "the id of the last target of the page before"), ("limit" = Option<u32>, Query, description = "at most this many targets, in id order (default 1000, at most 10000)")), responses((status = 200, body = Vec<TargetView>, headers(("link" = String, description = "the next page, while more follow"))), (status = 404, body = ErrorBody), (status = 401, description = "no valid token", body = ErrorBody), (status = 403, description = "role not enough", body = ErrorBody)))]
 pub(crate) async fn targets(
     State(engine): State<Engine>,
     _caller: Caller,
@@ -290,12 +291,25 @@ pub(crate) async fn targets(
         .transpose()?;
     let run = find_run(&engine, &id).await?;
     let asked = Asked::new(query.after, query.limit);
-    let targets = engine
-        .store()
-        .targets_page(&run.id, state, asked.read())
-        .await?;
+    let page = asked.read();
+    let device = query.device.as_deref();
+    let targets = match device {
+        // A device is one target (or a few sharing a name): read them, then page as asked.
+        Some(device) => engine
+            .store()
+            .targets_of_device(&run.id, device)
+            .await?
+            .into_iter()
+            .filter(|t| t.id > page.after.unwrap_or(i64::MIN) && state.is_none_or(|s| t.state == s))
+            .take(page.limit as usize)
+            .collect(),
+        None => engine.store().targets_page(&run.id, state, page).await?,
+    };
     let path = format!("/api/v1/runs/{}/targets", run.id);
-    let filters = [("state", state.map(TargetState::as_str))];
+    let filters = [
+        ("state", state.map(TargetState::as_str)),
+        ("device", device),
+    ];
     Ok(asked
         .answer(targets, |t| t.id, &path, &filters)
         .map(|t| TargetView {

@@ -1007,6 +1007,19 @@ async fn a_runs_targets_outcomes_and_events_come_a_page_at_a_time() {
         ],
         "the state filter is kept from page to page"
     );
+    for device in ["dev-4", "ws-4.corp"] {
+        let one = daemon
+            .get(&format!("/api/v1/runs/{id}/targets?device={device}"))
+            .await;
+        assert_eq!(one.json[0]["device_id"], "dev-4", "{device}: {}", one.json);
+        assert_eq!(one.json.as_array().map(Vec::len), Some(1));
+    }
+    let none = daemon
+        .get(&format!(
+            "/api/v1/runs/{id}/targets?device=dev-4&state=pending"
+        ))
+        .await;
+    assert_eq!(none.json, json!([]), "dev-4 ended expired");
     let whole = daemon.get(&format!("/api/v1/runs/{id}/targets")).await;
     assert_eq!(
         (whole.json.as_array().map(Vec::len), whole.header("link")),

@@ -256,6 +256,23 @@ impl Store {
             .collect()
     }
 
+    /// A run's targets on one device, named by its id or by its name (names may repeat), in id
+    /// order.
+    pub async fn targets_of_device(&self, run_id: &str, device: &str) -> Result<Vec<Target>> {
+        sqlx::query(
+            "SELECT * FROM targets WHERE run_id = ? AND (device_id = ? OR device_name = ?)
+             ORDER BY id",
+        )
+        .bind(run_id)
+        .bind(device)
+        .bind(device)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(target_from_row)
+        .collect()
+    }
+
     /// Every event of a run, oldest first. Only for runs known to be small (tests); what an
     /// operator asks for is read with `events_page` or `newest_events`.
     pub async fn events(&self, run_id: &str) -> Result<Vec<RunEvent>> {

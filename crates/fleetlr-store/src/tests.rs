@@ -769,6 +769,18 @@ async fn a_run_is_read_a_page_at_a_time_and_the_pages_add_up_to_the_whole() {
         "pending are dev1, dev3, dev5: the second page of two holds the third"
     );
 
+    let by_name = store.targets_of_device(&id, "ws-3").await.expect("by name");
+    let by_id = store.targets_of_device(&id, "dev3").await.expect("by id");
+    assert_eq!((by_name.len(), &by_name), (1, &by_id));
+    assert!(
+        store
+            .targets_of_device(&other, "dev5")
+            .await
+            .expect("none")
+            .is_empty(),
+        "dev5 is not in the other run"
+    );
+
     let whole = store.outcomes(&id).await.expect("outcomes");
     assert_eq!(whole.len(), 8);
     assert!(

@@ -438,6 +438,32 @@ pub fn runs(command: &RunsCommand) -> anyhow::Result<ExitCode> {
                 let run = api
                     .call(reqwest::Method::GET, &format!("/api/v1/runs/{id}"), None)
                     .await?;
+                if let Some(device) = device {
+                    // Only this device's target and outcomes, however big the run.
+                    let found = api
+                        .all_pages(&format!(
+                            "/api/v1/runs/{id}/targets?{}",
+                            serde_urlencoded::to_string([("device", device)])?
+                        ))
+                        .await?;
+                    let found: Vec<TargetView> =
+                        serde_json::from_value(found).context("reading targets")?;
+                    let target = found
+                        .first()
+                        .with_context(|| format!("run `{id}` has no device `{device}`"))?;
+                    let outcomes = api
+                        .all_pages(&format!(
+                            "/api/v1/runs/{id}/outcomes?{}",
+                            serde_urlencoded::to_string([("device", &target.device_id)])?
+                        ))
+                        .await?;
+                    let outcomes: Vec<OutcomeView> =
+                        serde_json::from_value(outcomes).context("reading outcomes")?;
+                    let mine: Vec<&OutcomeView> = outcomes.iter().collect();
+                    let json = serde_json::json!({"target": target, "outcomes": mine});
+                    print_value(server.output, &json, || device_detail(target, &mine));
+                    return Ok(ExitCode::SUCCESS);
+                }
                 let targets = api.all_pages(&format!("/api/v1/runs/{id}/targets")).await?;
                 let outcomes = api
                     .all_pages(&format!("/api/v1/runs/{id}/outcomes"))
@@ -448,21 +474,6 @@ pub fn runs(command: &RunsCommand) -> anyhow::Result<ExitCode> {
                     serde_json::from_value(targets).context("reading targets")?;
                 let outcomes: Vec<OutcomeView> =
                     serde_json::from_value(outcomes).context("reading outcomes")?;
-                if let Some(device) = device {
-                    let target = targets
-                        .iter()
-                        .find(|t| {
-                            t.device_id == *device || t.device_name.as_deref() == Some(device)
-                        })
-                        .with_context(|| format!("run `{id}` has no device `{device}`"))?;
-                    let mine: Vec<&OutcomeView> = outcomes
-                        .iter()
-                        .filter(|o| o.target_id == target.id)
-                        .collect();
-                    let json = serde_json::json!({"target": target, "outcomes": mine});
-                    print_value(server.output, &json, || device_detail(target, &mine));
-                    return Ok(ExitCode::SUCCESS);
-                }
                 print_value(server.output, &all, || {
                     format!(
                         "{}\n{}\n{}",
