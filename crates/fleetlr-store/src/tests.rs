@@ -838,3 +838,23 @@ async fn a_run_is_read_a_page_at_a_time_and_the_pages_add_up_to_the_whole() {
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_run_bigger_than_one_insert_keeps_every_target_and_its_starting_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let mut list = targets(250);
+    for target in list.iter_mut().step_by(7) {
+        target.inactive_recheck_at = Some(chrono::Utc::now());
+    }
+    // A device named twice, in different statements, is still one target.
+    list.push(list[3].clone());
+    let id = store.create_run(&new_run(), &list).await.expect("create");
+    assert_eq!(
+        store.target_counts(&id).await.expect("counts"),
+        vec![(TargetState::Pending, 214), (TargetState::WaitingOffline, 36)]
+    );
+    let stored = store.targets(&id).await.expect("targets");
+    assert_eq!(stored[249].device_id, "dev249");
+    assert_eq!(stored[7].state, TargetState::WaitingOffline);
+}
