@@ -852,7 +852,10 @@ async fn a_run_bigger_than_one_insert_keeps_every_target_and_its_starting_state(
     let id = store.create_run(&new_run(), &list).await.expect("create");
     assert_eq!(
         store.target_counts(&id).await.expect("counts"),
-        vec![(TargetState::Pending, 214), (TargetState::WaitingOffline, 36)]
+        vec![
+            (TargetState::Pending, 214),
+            (TargetState::WaitingOffline, 36)
+        ]
     );
     let stored = store.targets(&id).await.expect("targets");
     assert_eq!(stored[249].device_id, "dev249");
