@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use fleetlr_defender::DefenderClient;
 use fleetlr_defender::models::{ActionStatus, LiveResponseRequest, MachineAction};
 use fleetlr_defender::odata::{Filter, ODataQuery};
@@ -129,8 +129,6 @@ impl Flight {
 /// A run's compiled playbook and bound values, kept while the run is open.
 struct Plan {
     run: Run,
-    /// Past its expiry: its queued targets are being ended, none is submitted.
-    expired: bool,
     compiled: Arc<CompiledPlaybook>,
     params: Arc<BTreeMap<String, ParamValue>>,
     alert: Option<Arc<BTreeMap<String, String>>>,
@@ -168,7 +166,6 @@ impl Plan {
         });
         Ok(Self {
             run,
-            expired: false,
             compiled: Arc::new(compiled),
             params: Arc::new(params),
             alert: alert.map(Arc::new),
@@ -187,6 +184,11 @@ impl Plan {
 
     fn is_cancelling(&self) -> bool {
         self.run.state == RunState::Cancelling
+    }
+
+    /// Past its expiry at `now`: its queued targets are ended, none is submitted.
+    fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        parse_stamp(&self.run.expires_at).is_some_and(|at| at <= now)
     }
 }
 
@@ -496,15 +498,11 @@ impl Worker {
             return Ok(());
         };
         let run = plan.run.clone();
+        let expired = plan.is_expired(self.tenant.clock.now());
         if run.state == RunState::Queued {
             self.store
                 .set_run_state(run_id, RunState::Running, "scheduling started")
                 .await?;
-        }
-        let now = self.tenant.clock.now();
-        let expired = parse_stamp(&run.expires_at).is_some_and(|at| at <= now);
-        if let Some(plan) = self.plans.get_mut(run_id) {
-            plan.expired = expired;
         }
         let ending = if run.state == RunState::Cancelling {
             Some(TargetState::Cancelled)
@@ -949,7 +947,7 @@ impl Worker {
             // Fetch the due targets of runs that may start now (lazily, once per tick).
             for (id, plan) in &self.plans {
                 if plan.run.state != RunState::Running && plan.run.state != RunState::Queued
-                    || plan.expired
+                    || plan.is_expired(self.tenant.clock.now())
                 {
                     continue;
                 }
