@@ -300,7 +300,7 @@ pub(crate) async fn targets(
             .targets_of_device(&run.id, device)
             .await?
             .into_iter()
-            .filter(|t| t.id > page.after.unwrap_or(i64::MIN) && state.is_none_or(|s| t.state == s))
+            .filter(|t| t.id > page.after_id() && state.is_none_or(|s| t.state == s))
             .take(page.limit as usize)
             .collect(),
         None => engine.store().targets_page(&run.id, state, page).await?,

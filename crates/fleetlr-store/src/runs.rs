@@ -341,7 +341,7 @@ impl Page {
     }
 
     /// The id rows come after: `i64::MIN` from the first row.
-    pub(crate) fn after_id(self) -> i64 {
+    pub fn after_id(self) -> i64 {
         self.after.unwrap_or(i64::MIN)
     }
 
